@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/contrail-go/contrail/internal/model"
+)
+
+// deleteObject removes one object, refusing while children or blocking
+// back-refs remain, and cascading to the children the server itself created
+// (a network's primary routing instance).
+func (s *Server) deleteObject(ctx context.Context, typ, id string) error {
+	_, err := s.retry(ctx, func() (*txn, error) {
+		synced := false
+		for {
+			s.cache.mu.RLock()
+			t := &txn{}
+			err := s.prepareDelete(t, typ, id)
+			s.cache.mu.RUnlock()
+			var miss errMiss
+			if errors.As(err, &miss) {
+				if synced {
+					return nil, miss.err
+				}
+				if err := s.syncCache(ctx); err != nil {
+					return nil, err
+				}
+				synced = true
+				continue
+			}
+			return t, err
+		}
+	})
+	if err == nil {
+		s.m.objectOps.WithLabelValues(typ, "delete").Inc()
+	}
+	return err
+}
+
+// cascades reports whether child is deleted together with its parent.
+func cascades(child *model.Object) bool {
+	if child.Type == "routing-instance" && child.ParentType == "virtual-network" {
+		var def bool
+		child.Prop("routing_instance_is_default", &def)
+		return def
+	}
+	return false
+}
+
+func (s *Server) prepareDelete(t *txn, typ, id string) error {
+	n := s.cache.get(id)
+	if n == nil || n.obj.Type != typ {
+		return errMiss{notFound("uuid", "%s %s not found", typ, id)}
+	}
+	var blocking []string
+	var cascade []*node
+	for cu, ct := range n.children {
+		c := s.cache.get(cu)
+		if c != nil && cascades(c.obj) {
+			cascade = append(cascade, c)
+			continue
+		}
+		blocking = append(blocking, ct+":"+cu)
+	}
+	if len(blocking) > 0 {
+		sort.Strings(blocking)
+		return conflict("", "Delete when children still present: %v", blocking)
+	}
+	patched := map[string]*model.Object{}
+	if err := s.checkBackRefs(n, nil, patched); err != nil {
+		return err
+	}
+	for _, c := range cascade {
+		if len(c.children) > 0 {
+			return conflict("", "Delete when children still present: %s %s has children", c.obj.Type, c.obj.FQNameString())
+		}
+		// Connections from other routing instances to a cascading one are
+		// dropped with it.
+		if err := s.checkBackRefs(c, map[string]bool{"routing-instance": true}, patched); err != nil {
+			return err
+		}
+	}
+	for _, c := range cascade {
+		// Its referrers from other routing instances are patched in this
+		// same transaction, so the back-ref prefix cannot be guarded empty.
+		s.emitDelete(t, c, false)
+		// Guard: nothing new under the cascaded child.
+		t.mustBeEmpty(s.keys.Children(c.obj.UUID), conflict("", "Delete when children still present"))
+	}
+	s.emitDelete(t, n, true)
+	// The cascaded children's index entries are deleted above; any other
+	// child created meanwhile makes the transaction fail.
+	for _, ct := range s.childTypes(n.obj.Type) {
+		keep := false
+		for _, c := range cascade {
+			if c.obj.Type == ct {
+				keep = true
+			}
+		}
+		if !keep {
+			t.mustBeEmpty(s.keys.ChildrenOf(n.obj.UUID, ct), conflict("", "Delete when children still present"))
+		}
+	}
+	for uuid, o := range patched {
+		pn := s.cache.get(uuid)
+		if err := s.emitUpdate(t, pn, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkBackRefs refuses to delete n while a non-relaxed reference points at
+// it, unless the referrer's type is in drop: then the reference is removed
+// from the referrer (collected in patched). Relaxed references are always
+// removed from their referrers.
+func (s *Server) checkBackRefs(n *node, drop map[string]bool, patched map[string]*model.Object) error {
+	var blocking []string
+	for fu, ft := range n.backRefs {
+		f := s.cache.get(fu)
+		if f == nil {
+			continue
+		}
+		relaxed := true
+		for _, list := range f.obj.Refs {
+			for _, r := range list {
+				if r.UUID == n.obj.UUID && !r.Relaxed {
+					relaxed = false
+				}
+			}
+		}
+		if !relaxed && !drop[ft] {
+			blocking = append(blocking, fmt.Sprintf("%s:%s", ft, fu))
+			continue
+		}
+		o := patched[fu]
+		if o == nil {
+			o = f.obj.Clone()
+			patched[fu] = o
+		}
+		for field, list := range o.Refs {
+			kept := list[:0]
+			for _, r := range list {
+				if r.UUID != n.obj.UUID {
+					kept = append(kept, r)
+				}
+			}
+			if len(kept) == 0 {
+				delete(o.Refs, field)
+			} else {
+				o.Refs[field] = kept
+			}
+		}
+	}
+	if len(blocking) > 0 {
+		sort.Strings(blocking)
+		return conflict("", "Delete when resource still referred: %v", blocking)
+	}
+	return nil
+}
+
+// emitDelete removes an object and every index entry it owns.
+func (s *Server) emitDelete(t *txn, n *node, guardBackRefs bool) {
+	k := s.keys
+	o := n.obj
+	t.mustBeUnchanged(k.Object(o.Type, o.UUID), n.modRev, notFound("uuid", "%s %s not found", o.Type, o.UUID))
+	t.del(k.Object(o.Type, o.UUID))
+	t.del(k.FQName(o.Type, o.FQName))
+	t.del(k.UUID(o.UUID))
+	if o.ParentUUID != "" {
+		t.del(k.Child(o.ParentUUID, o.Type, o.UUID))
+		if o.ParentType == "project" {
+			t.put(k.Seq(o.ParentUUID, o.Type), "")
+		}
+	}
+	for _, list := range o.Refs {
+		for _, r := range list {
+			if r.Relaxed {
+				t.del(k.RelaxedRef(r.UUID, o.Type, o.UUID))
+			} else {
+				t.del(k.BackRef(r.UUID, o.Type, o.UUID))
+			}
+		}
+	}
+	for _, key := range s.allocationKeys(s.cache, o) {
+		t.del(key)
+	}
+	// Blocking refs created meanwhile by another server make this fail;
+	// relaxed ones are patched out of their referrers above.
+	if guardBackRefs {
+		t.mustBeEmpty(k.BackRefs(o.UUID), conflict("", "Delete when resource still referred"))
+	}
+	t.delPrefix(k.RelaxedRefs(o.UUID))
+}

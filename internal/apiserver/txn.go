@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package apiserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/contrail-go/contrail/internal/model"
+)
+
+// guard is one condition of a write transaction, with what to report when
+// it does not hold. A nil fail means "the cache was stale: retry".
+type guard struct {
+	cmp    clientv3.Cmp
+	key    string
+	prefix bool
+	// want: the condition in words, to evaluate it again after a failure.
+	absent    bool  // no key (or no key under prefix)
+	createRev int64 // key exists with this create revision
+	modRev    int64 // key exists with this mod revision
+	fail      *Error
+}
+
+// txn collects the guards and operations of one API write, which commits
+// atomically in one etcd transaction.
+type txn struct {
+	guards []guard
+	ops    []clientv3.Op
+	// reserved allocation keys to release locally once the write is visible
+	reserved []string
+	// objects written, for the response and for waiting on the cache
+	objects []*model.Object
+}
+
+func (t *txn) mustBeAbsent(key string, fail *Error) {
+	t.guards = append(t.guards, guard{cmp: clientv3.Compare(clientv3.CreateRevision(key), "=", 0), key: key, absent: true, fail: fail})
+}
+
+func (t *txn) mustBeEmpty(prefix string, fail *Error) {
+	t.guards = append(t.guards, guard{
+		cmp: clientv3.Compare(clientv3.CreateRevision(prefix), "=", 0).WithPrefix(),
+		key: prefix, prefix: true, absent: true, fail: fail,
+	})
+}
+
+func (t *txn) mustExist(key string, createRev int64, fail *Error) {
+	t.guards = append(t.guards, guard{cmp: clientv3.Compare(clientv3.CreateRevision(key), "=", createRev), key: key, createRev: createRev, fail: fail})
+}
+
+func (t *txn) mustBeUnchanged(key string, modRev int64, fail *Error) {
+	t.guards = append(t.guards, guard{cmp: clientv3.Compare(clientv3.ModRevision(key), "=", modRev), key: key, modRev: modRev, fail: fail})
+}
+
+func (t *txn) put(key, val string) { t.ops = append(t.ops, clientv3.OpPut(key, val)) }
+
+func (t *txn) del(key string) { t.ops = append(t.ops, clientv3.OpDelete(key)) }
+
+func (t *txn) delPrefix(prefix string) {
+	t.ops = append(t.ops, clientv3.OpDelete(prefix, clientv3.WithPrefix()))
+}
+
+func (t *txn) putObject(k string, o *model.Object) error {
+	b, err := json.Marshal(o)
+	if err != nil {
+		return err
+	}
+	t.ops = append(t.ops, clientv3.OpPut(k, string(b)))
+	t.objects = append(t.objects, o)
+	return nil
+}
+
+// commit runs the transaction. On success it waits until this server's
+// cache shows the write, so that a client reads its own writes. When a guard
+// fails it finds which one: a definite error is returned as is, a stale
+// cache gives errRetryTxn after the cache has caught up.
+func (s *Server) commit(ctx context.Context, t *txn) (int64, error) {
+	defer s.alloc.release(t.reserved)
+	cmps := make([]clientv3.Cmp, len(t.guards))
+	for i := range t.guards {
+		cmps[i] = t.guards[i].cmp
+	}
+	resp, err := s.st.Client.Txn(ctx).If(cmps...).Then(t.ops...).Commit()
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, apiErr(ErrUnavailable, "", "store did not answer in time: %v", err)
+		}
+		return 0, apiErr(ErrUnavailable, "", "store: %v", err)
+	}
+	s.m.txns.Inc()
+	if resp.Succeeded {
+		if err := s.cache.waitRev(ctx, resp.Header.Revision); err != nil {
+			return 0, apiErr(ErrUnavailable, "", "write committed at revision %d but not yet visible: %v", resp.Header.Revision, err)
+		}
+		return resp.Header.Revision, nil
+	}
+	s.m.txnConflicts.Inc()
+	return 0, s.diagnose(ctx, t)
+}
+
+// diagnose evaluates the guards of a failed transaction against the store.
+func (s *Server) diagnose(ctx context.Context, t *txn) error {
+	ops := make([]clientv3.Op, len(t.guards))
+	for i, g := range t.guards {
+		if g.prefix {
+			ops[i] = clientv3.OpGet(g.key, clientv3.WithPrefix(), clientv3.WithLimit(1), clientv3.WithKeysOnly())
+		} else {
+			ops[i] = clientv3.OpGet(g.key, clientv3.WithKeysOnly())
+		}
+	}
+	resp, err := s.st.Client.Txn(ctx).Then(ops...).Commit()
+	if err != nil {
+		return apiErr(ErrUnavailable, "", "store: %v", err)
+	}
+	var firstFail *Error
+	for i, g := range t.guards {
+		kvs := resp.Responses[i].GetResponseRange().Kvs
+		ok := true
+		switch {
+		case g.absent:
+			ok = len(kvs) == 0
+		case g.createRev != 0:
+			ok = len(kvs) == 1 && kvs[0].CreateRevision == g.createRev
+		case g.modRev != 0:
+			ok = len(kvs) == 1 && kvs[0].ModRevision == g.modRev
+		}
+		if ok {
+			continue
+		}
+		// An allocation key taken although the cache did not know it is
+		// held outside the object graph (/ip-alloc): remember that.
+		if g.absent && !g.prefix && g.fail == nil && len(kvs) > 0 {
+			s.alloc.markExternal(g.key)
+		}
+		// A missing key where a revision was expected is definite only
+		// when the guard says so; a different revision means the cache
+		// was behind.
+		if g.fail != nil && (g.absent || len(kvs) == 0) {
+			if firstFail == nil {
+				firstFail = g.fail
+			}
+		}
+	}
+	// Let the cache catch up with what beat us before the caller retries.
+	if err := s.cache.waitRev(ctx, resp.Header.Revision); err != nil {
+		return apiErr(ErrUnavailable, "", "cache did not catch up: %v", err)
+	}
+	if firstFail != nil {
+		return firstFail
+	}
+	return errRetryTxn
+}
+
+// retry runs a write until it commits or fails for good. Each attempt
+// prepares a fresh transaction from the (caught-up) cache.
+func (s *Server) retry(ctx context.Context, attempt func() (*txn, error)) (*txn, error) {
+	var last error
+	for i := 0; i < 32; i++ {
+		t, err := attempt()
+		if err != nil {
+			return nil, err
+		}
+		if _, err := s.commit(ctx, t); err != nil {
+			if errors.Is(err, errRetryTxn) {
+				s.m.retries.Inc()
+				last = err
+				continue
+			}
+			return nil, err
+		}
+		return t, nil
+	}
+	return nil, apiErr(ErrUnavailable, "", "write kept losing races: %v", last)
+}
+
+// syncCache makes the cache as fresh as the store (a linearizable read), so
+// that a miss in the cache is a real miss.
+func (s *Server) syncCache(ctx context.Context) error {
+	resp, err := s.st.Client.Get(ctx, s.keys.Prefix+"sync", clientv3.WithCountOnly())
+	if err != nil {
+		return apiErr(ErrUnavailable, "", "store: %v", err)
+	}
+	return s.cache.waitRev(ctx, resp.Header.Revision)
+}
