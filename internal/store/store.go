@@ -98,7 +98,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s.embedded = e
 	s.Client = v3client.New(e.Server)
-	log.Info("embedded etcd ready", "data_dir", opts.DataDir, "client_urls", e.Config().ListenClientUrls)
+	log.Info("embedded etcd ready", "data_dir", opts.DataDir, "client_urls", strings.Join(s.ClientURLs(), ","))
 	return s, nil
 }
 

@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/contrail-go/contrail/internal/apiserver"
+	"github.com/contrail-go/contrail/internal/config"
+	"github.com/contrail-go/contrail/internal/obs"
+	"github.com/contrail-go/contrail/internal/store"
+)
+
+func init() {
+	register("api", "config API server (VNC REST API on port 8082)", runAPI)
+	register("all-in-one", "every daemon in one process, on an embedded etcd", runAllInOne)
+}
+
+// StoreConfig selects the config store; shared by every daemon that reads config.
+type StoreConfig struct {
+	DataDir       string        `flag:"data-dir" default:"./contrail-data" usage:"directory of the embedded etcd (used when --etcd-endpoints is empty)"`
+	EtcdEndpoints []string      `flag:"etcd-endpoints" usage:"comma-separated client URLs of an external etcd cluster; empty runs an embedded etcd"`
+	EtcdListen    string        `flag:"etcd-listen" default:"http://127.0.0.1:2379" usage:"client URL the embedded etcd serves, for daemons in other processes ('none' for a private unix socket)"`
+	EtcdPeer      string        `flag:"etcd-peer-listen" default:"http://127.0.0.1:2380" usage:"peer URL of the embedded etcd"`
+	EtcdPrefix    string        `flag:"etcd-prefix" default:"/contrail/" usage:"key prefix of all config in etcd"`
+	EtcdTimeout   time.Duration `flag:"etcd-dial-timeout" default:"5s" usage:"how long to wait for an external etcd cluster"`
+}
+
+func (c *StoreConfig) open(ctx context.Context, log *slog.Logger) (*store.Store, error) {
+	return store.Open(ctx, store.Options{
+		Endpoints:    c.EtcdEndpoints,
+		DataDir:      c.DataDir,
+		ClientListen: c.EtcdListen,
+		PeerListen:   c.EtcdPeer,
+		Prefix:       c.EtcdPrefix,
+		DialTimeout:  c.EtcdTimeout,
+		Logger:       log.With("component", "store"),
+	})
+}
+
+// LogConfig is the logging section of every daemon.
+type LogConfig struct {
+	LogLevel  string `flag:"log-level" default:"info" usage:"debug, info, warn, error (or the original's SYS_* names)"`
+	LogFormat string `flag:"log-format" default:"text" usage:"text or json"`
+}
+
+func (c *LogConfig) logger(w io.Writer) (*slog.Logger, error) {
+	lv := new(slog.LevelVar)
+	if err := obs.SetLevel(lv, c.LogLevel); err != nil {
+		return nil, usageError{fmt.Errorf("log-level: %w", err)}
+	}
+	if err := obs.CheckFormat(c.LogFormat); err != nil {
+		return nil, usageError{fmt.Errorf("log-format: %w", err)}
+	}
+	return obs.NewLogger(w, c.LogFormat, lv), nil
+}
+
+// APIConfig configures `contrail api`.
+type APIConfig struct {
+	StoreConfig
+	LogConfig
+	Listen           string        `flag:"listen" default:"0.0.0.0:8082" usage:"REST API listen address"`
+	Introspect       string        `flag:"introspect" default:"0.0.0.0:8084" usage:"introspect listen address (index, JSON state, /metrics, /healthz); empty disables it"`
+	MaxRequestSize   int64         `flag:"max-request-size" default:"1024000" usage:"largest accepted request body in bytes (413 above)"`
+	WriteTimeout     time.Duration `flag:"write-timeout" default:"30s" usage:"time limit of one API request against the store"`
+	AutonomousSystem int64         `flag:"autonomous-system" default:"64512" usage:"AS number of default-global-system-config when it is first created"`
+	Pprof            bool          `flag:"pprof" usage:"serve /debug/pprof on the introspect port"`
+}
+
+// Validate implements config.Validator.
+func (c *APIConfig) Validate() error {
+	if c.MaxRequestSize <= 0 {
+		return errors.New("max-request-size must be positive")
+	}
+	if c.AutonomousSystem <= 0 || c.AutonomousSystem > 1<<32-1 {
+		return fmt.Errorf("autonomous-system %d is out of range 1..4294967295", c.AutonomousSystem)
+	}
+	return nil
+}
+
+func loadConfig(name string, args []string, cfg any, stderr io.Writer, defaultFile string) error {
+	fs := flag.NewFlagSet("contrail "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	opts := []config.Option{config.WithUsageHeader("Usage: contrail " + name + " [options]")}
+	if defaultFile != "" {
+		opts = append(opts, config.WithDefaultFile(defaultFile))
+	}
+	err := config.Load(fs, args, cfg, opts...)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return usageError{err}
+	}
+	return err
+}
+
+func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg APIConfig
+	if err := loadConfig("api", args, &cfg, stderr, "/etc/contrail/contrail-api.conf"); err != nil {
+		return err
+	}
+	log, err := cfg.logger(stderr)
+	if err != nil {
+		return err
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	st, err := cfg.open(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	reg := obs.NewRegistry()
+	srv := apiserver.New(st, apiserver.Config{
+		Listen:           cfg.Listen,
+		MaxRequestBytes:  cfg.MaxRequestSize,
+		WriteTimeout:     cfg.WriteTimeout,
+		AutonomousSystem: cfg.AutonomousSystem,
+		Logger:           log,
+		Registry:         reg,
+	})
+	g.Go(func() error { return srv.Start(ctx) })
+	if err := startIntrospect(ctx, g, "contrail-api", cfg.Introspect, cfg.Pprof, reg, log, &cfg, srv); err != nil {
+		return err
+	}
+	return g.Wait()
+}
+
+// startIntrospect serves the daemon's introspect pages.
+func startIntrospect(ctx context.Context, g *errgroup.Group, name, addr string, pprof bool, reg *prometheus.Registry, log *slog.Logger, cfg any, srv *apiserver.Server) error {
+	if addr == "" {
+		return nil
+	}
+	in := obs.NewIntrospect(name, reg, log, obs.WithPprof(pprof))
+	in.Handle("/config", "effective configuration", func(r *http.Request) (any, error) { return config.Dump(cfg), nil })
+	if srv != nil {
+		in.Handle("/Snh_ApiServerState", "config API server state", func(r *http.Request) (any, error) { return srv.State(), nil })
+		in.AddCheck("store", srv.CheckStore)
+		in.AddReadyCheck("api", func(ctx context.Context) error {
+			select {
+			case <-srv.Ready():
+				return nil
+			default:
+				return errors.New("not serving yet")
+			}
+		})
+	}
+	if err := in.Start(ctx, addr); err != nil {
+		return fmt.Errorf("introspect %s: %w", addr, err)
+	}
+	log.Info("introspect serving", "addr", in.Addr().String())
+	g.Go(in.Wait)
+	return nil
+}
+
+func runAllInOne(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg APIConfig
+	if err := loadConfig("all-in-one", args, &cfg, stderr, ""); err != nil {
+		return err
+	}
+	log, err := cfg.logger(stderr)
+	if err != nil {
+		return err
+	}
+	if len(cfg.EtcdEndpoints) > 0 {
+		log.Info("all-in-one on an external etcd", "endpoints", strings.Join(cfg.EtcdEndpoints, ","))
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	st, err := cfg.open(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	reg := obs.NewRegistry()
+	srv := apiserver.New(st, apiserver.Config{
+		Listen:           cfg.Listen,
+		MaxRequestBytes:  cfg.MaxRequestSize,
+		WriteTimeout:     cfg.WriteTimeout,
+		AutonomousSystem: cfg.AutonomousSystem,
+		Logger:           log,
+		Registry:         reg,
+	})
+	g.Go(func() error { return srv.Start(ctx) })
+	if err := startIntrospect(ctx, g, "contrail-all-in-one", cfg.Introspect, cfg.Pprof, reg, log, &cfg, srv); err != nil {
+		return err
+	}
+	log.Info("all-in-one running", "api", cfg.Listen, "etcd", strings.Join(st.ClientURLs(), ","))
+	return g.Wait()
+}
