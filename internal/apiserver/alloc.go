@@ -3,6 +3,7 @@
 package apiserver
 
 import (
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -20,12 +21,78 @@ type allocator struct {
 	// holds them (addresses from /ip-alloc), with when they were seen;
 	// entries expire so that an /ip-free on another server is noticed.
 	external map[string]time.Time
+	// committed holds reservations of committed writes until the cache
+	// shows them, so that no local request picks them meanwhile.
+	committed []deferred
+	// addrHints remembers per subnet uuid where the last allocation was,
+	// so that the next one does not scan every taken address again. A
+	// freed address in the subnet drops the hint, so freed addresses are
+	// reused first, as the original's allocator does.
+	addrHints map[string]netip.Addr
+}
+
+func (a *allocator) addrHint(scope string) netip.Addr {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.addrHints[scope]
+}
+
+func (a *allocator) setAddrHint(scope string, addr netip.Addr) {
+	a.mu.Lock()
+	a.addrHints[scope] = addr
+	a.mu.Unlock()
+}
+
+// freed is called (by the cache, with its lock held) for every allocation
+// key that goes away.
+func (a *allocator) freed(scope string) {
+	a.mu.Lock()
+	delete(a.addrHints, scope)
+	a.mu.Unlock()
+}
+
+type deferred struct {
+	rev  int64
+	keys []string
+}
+
+// releaseAfter releases keys once the cache has applied rev.
+func (a *allocator) releaseAfter(rev int64, keys []string) {
+	if len(keys) == 0 {
+		return
+	}
+	a.mu.Lock()
+	a.committed = append(a.committed, deferred{rev, keys})
+	a.mu.Unlock()
+}
+
+// releaseUpTo releases the reservations of writes up to rev. The cache
+// calls it with its lock held (lock order: cache.mu, then alloc.mu).
+func (a *allocator) releaseUpTo(rev int64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	kept := a.committed[:0]
+	for _, d := range a.committed {
+		if d.rev <= rev {
+			for _, k := range d.keys {
+				delete(a.pending, k)
+			}
+			continue
+		}
+		kept = append(kept, d)
+	}
+	a.committed = kept
 }
 
 const externalTTL = time.Minute
 
 func newAllocator() *allocator {
-	return &allocator{pending: map[string]struct{}{}, hints: map[string]int64{}, external: map[string]time.Time{}}
+	return &allocator{
+		pending:   map[string]struct{}{},
+		hints:     map[string]int64{},
+		external:  map[string]time.Time{},
+		addrHints: map[string]netip.Addr{},
+	}
 }
 
 // markExternal records that key is taken outside the object graph.

@@ -63,6 +63,10 @@ type cache struct {
 	allocKeys func(c *cache, o *model.Object) []string
 	// onChange is called (with mu held) for every applied event; may be nil.
 	onChange func(ev store.Event)
+	// onAdvance is called (with mu held) when rev advances; may be nil.
+	onAdvance func(rev int64)
+	// onFree is called (with mu held) for every allocation key released; may be nil.
+	onFree func(key string)
 }
 
 func newCache() *cache {
@@ -118,7 +122,7 @@ func (c *cache) Apply(rev int64, events []store.Event) error {
 		if old := c.byUUID[ev.Object.UUID]; old != nil {
 			c.unlink(old.obj, rev)
 			for _, k := range c.allocKeys(c, old.obj) {
-				delete(c.allocs, k)
+				c.freeAlloc(k, old.obj.UUID)
 			}
 		}
 		c.insert(ev.Entry, rev, true)
@@ -153,6 +157,9 @@ func (c *cache) advance(rev int64) {
 		return
 	}
 	c.rev = rev
+	if c.onAdvance != nil {
+		c.onAdvance(rev)
+	}
 	close(c.revWait)
 	c.revWait = make(chan struct{})
 }
@@ -255,9 +262,7 @@ func (c *cache) remove(uuid string, rev int64) {
 	o := n.obj
 	c.unlink(o, rev)
 	for _, k := range c.allocKeys(c, o) {
-		if c.allocs[k] == uuid {
-			delete(c.allocs, k)
-		}
+		c.freeAlloc(k, uuid)
 	}
 	delete(c.byUUID, uuid)
 	if fq := c.byFQ[o.Type]; fq != nil && fq[o.FQNameString()] == uuid {
@@ -266,6 +271,16 @@ func (c *cache) remove(uuid string, rev int64) {
 	if ts := c.byType[o.Type]; ts != nil {
 		delete(ts.nodes, uuid)
 		ts.dirty = true
+	}
+}
+
+func (c *cache) freeAlloc(k, owner string) {
+	if c.allocs[k] != owner {
+		return
+	}
+	delete(c.allocs, k)
+	if c.onFree != nil {
+		c.onFree(k)
 	}
 }
 

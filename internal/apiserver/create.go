@@ -94,7 +94,7 @@ func (s *Server) createDraft(ctx context.Context, d *draft, internal bool) (*mod
 	var quota *quotaCheck
 	var obj *model.Object
 	_, err := s.retry(ctx, func() (*txn, error) {
-		synced := false
+		level := 0
 		for {
 			s.cache.mu.RLock()
 			c := &createOp{s: s, t: &txn{}, d: d, internal: internal}
@@ -106,13 +106,11 @@ func (s *Server) createDraft(ctx context.Context, d *draft, internal bool) (*mod
 			var miss errMiss
 			if errors.As(err, &miss) {
 				s.alloc.release(c.t.reserved)
-				if synced {
+				if more, err := s.refresh(ctx, &level); err != nil {
+					return nil, err
+				} else if !more {
 					return nil, miss.err
 				}
-				if err := s.syncCache(ctx); err != nil {
-					return nil, err
-				}
-				synced = true
 				continue
 			}
 			if err != nil {
@@ -169,15 +167,10 @@ func (c *createOp) prepare() error {
 		}
 		o.Props[name] = raw
 	}
-	if !c.internal {
-		for _, p := range res.Props {
-			if p.Required == "required" && p.Default == "" && !requiredExempt[res.Name+"."+p.Name] {
-				if _, ok := o.Props[p.Name]; !ok {
-					return badRequest(p.Name, "required property %s of %s is missing", p.Name, res.Name)
-				}
-			}
-		}
-	}
+	// Resource-level 'required' in the IDL describes the graph, not what a
+	// client must send: the original server fills or ignores those (e.g. a
+	// VMI's MAC, an instance-ip's address), so they are not enforced here.
+	// Required fields inside complex types are enforced by the validator.
 	if _, ok := o.Props["display_name"]; !ok {
 		o.Props["display_name"], _ = json.Marshal(o.Name())
 	}
@@ -199,10 +192,6 @@ func (c *createOp) prepare() error {
 	}
 	return s.emitCreate(c.t, o, parent)
 }
-
-// requiredExempt lists 'required' properties that the original does not
-// enforce on create, because the server or a later update fills them.
-var requiredExempt = map[string]bool{}
 
 // emitCreate adds the guards and writes of a new object to t. parent is nil
 // for top-level objects and for parents created in the same transaction.

@@ -16,7 +16,7 @@ import (
 // (a network's primary routing instance).
 func (s *Server) deleteObject(ctx context.Context, typ, id string) error {
 	_, err := s.retry(ctx, func() (*txn, error) {
-		synced := false
+		level := 0
 		for {
 			s.cache.mu.RLock()
 			t := &txn{}
@@ -24,13 +24,11 @@ func (s *Server) deleteObject(ctx context.Context, typ, id string) error {
 			s.cache.mu.RUnlock()
 			var miss errMiss
 			if errors.As(err, &miss) {
-				if synced {
+				if more, err := s.refresh(ctx, &level); err != nil {
+					return nil, err
+				} else if !more {
 					return nil, miss.err
 				}
-				if err := s.syncCache(ctx); err != nil {
-					return nil, err
-				}
-				synced = true
 				continue
 			}
 			return t, err

@@ -56,8 +56,20 @@ func baseURL(r *http.Request) string {
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
+// handle registers h behind the read barrier: the request sees every
+// write this server has committed before it arrived.
 func (s *Server) handle(pattern string, h handlerFunc) {
+	s.handleWith(pattern, true, h)
+}
+
+func (s *Server) handleWith(pattern string, barrier bool, h handlerFunc) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if barrier {
+			if err := s.readBarrier(r.Context()); err != nil {
+				writeError(w, err)
+				return
+			}
+		}
 		if err := h(w, r); err != nil {
 			if httpStatus(err) >= 500 {
 				s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
@@ -70,7 +82,9 @@ func (s *Server) handle(pattern string, h handlerFunc) {
 func (s *Server) routes() {
 	s.handle("GET /{$}", s.homepage)
 	s.handle("GET /{collection}", s.getCollection)
-	s.handle("POST /{collection}", s.postCollection)
+	// Creates need no barrier: their lookups refresh the cache on a miss
+	// and their transaction guards catch anything stale.
+	s.handleWith("POST /{collection}", false, s.postCollection)
 	s.handle("GET /{type}/{id}", s.getObject)
 	s.handle("PUT /{type}/{id}", s.putObject)
 	s.handle("DELETE /{type}/{id}", s.deleteHandler)

@@ -380,11 +380,12 @@ func (s *Server) allocAddr(c *createOp, vn *model.Object, req addrRequest) (*ipa
 		}
 		matched = true
 		tk := taken(sn)
-		for a := range sn.Candidates(tk) {
+		for a := range sn.CandidatesFrom(s.alloc.addrHint(sn.UUID), tk) {
 			key := s.keys.IP(sn.UUID, a.String())
 			if !s.alloc.reserve(key) {
 				continue
 			}
+			s.alloc.setAddrHint(sn.UUID, a)
 			c.t.reserved = append(c.t.reserved, key)
 			c.t.mustBeAbsent(key, nil)
 			c.t.put(key, c.o.UUID)

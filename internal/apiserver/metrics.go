@@ -17,6 +17,8 @@ type metrics struct {
 	txns         prometheus.Counter
 	txnConflicts prometheus.Counter
 	retries      prometheus.Counter
+	txnSeconds   prometheus.Histogram
+	waitSeconds  prometheus.Histogram
 }
 
 func newMetrics(reg *prometheus.Registry, s *Server) *metrics {
@@ -46,9 +48,19 @@ func newMetrics(reg *prometheus.Registry, s *Server) *metrics {
 			Namespace: "contrail", Subsystem: "api", Name: "write_retries_total",
 			Help: "Writes prepared again after losing a race.",
 		}),
+		txnSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "contrail", Subsystem: "api", Name: "etcd_transaction_seconds",
+			Help:    "Latency of write transactions in etcd.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1},
+		}),
+		waitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "contrail", Subsystem: "api", Name: "cache_wait_seconds",
+			Help:    "Time reads waited for the cache to show this server's committed writes.",
+			Buckets: []float64{.0001, .0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1},
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.latency, m.objectOps, m.txns, m.txnConflicts, m.retries,
+		reg.MustRegister(m.requests, m.latency, m.objectOps, m.txns, m.txnConflicts, m.retries, m.txnSeconds, m.waitSeconds,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Namespace: "contrail", Subsystem: "api", Name: "cache_objects",
 				Help: "Objects in the API server's config cache.",

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,6 +67,11 @@ type Server struct {
 	ready    chan struct{}
 	mu       sync.Mutex
 	sortMu   sync.Mutex // guards the lazily sorted uuid lists of the cache
+
+	// committed is the highest revision this server has committed. Reads
+	// wait until the cache reaches it, so a client reads its own writes
+	// without every write waiting for the watch.
+	committed atomic.Int64
 }
 
 // New builds a server on an open store. Start runs it.
@@ -81,6 +87,12 @@ func New(st *store.Store, cfg Config) *Server {
 	}
 	s.alloc = newAllocator()
 	s.cache.allocKeys = s.allocationKeys
+	s.cache.onAdvance = s.alloc.releaseUpTo
+	s.cache.onFree = func(key string) {
+		if scope, ok := s.keys.IPScope(key); ok {
+			s.alloc.freed(scope)
+		}
+	}
 	s.m = newMetrics(cfg.Registry, s)
 	s.mux = http.NewServeMux()
 	s.routes()

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -77,13 +78,21 @@ func (t *txn) putObject(k string, o *model.Object) error {
 // cache shows the write, so that a client reads its own writes. When a guard
 // fails it finds which one: a definite error is returned as is, a stale
 // cache gives errRetryTxn after the cache has caught up.
-func (s *Server) commit(ctx context.Context, t *txn) (int64, error) {
-	defer s.alloc.release(t.reserved)
+func (s *Server) commit(ctx context.Context, t *txn) (rev int64, err error) {
+	defer func() {
+		if err == nil {
+			s.alloc.releaseAfter(rev, t.reserved)
+		} else {
+			s.alloc.release(t.reserved)
+		}
+	}()
 	cmps := make([]clientv3.Cmp, len(t.guards))
 	for i := range t.guards {
 		cmps[i] = t.guards[i].cmp
 	}
+	t0 := time.Now()
 	resp, err := s.st.Client.Txn(ctx).If(cmps...).Then(t.ops...).Commit()
+	s.m.txnSeconds.Observe(time.Since(t0).Seconds())
 	if err != nil {
 		if ctx.Err() != nil {
 			return 0, apiErr(ErrUnavailable, "", "store did not answer in time: %v", err)
@@ -92,9 +101,7 @@ func (s *Server) commit(ctx context.Context, t *txn) (int64, error) {
 	}
 	s.m.txns.Inc()
 	if resp.Succeeded {
-		if err := s.cache.waitRev(ctx, resp.Header.Revision); err != nil {
-			return 0, apiErr(ErrUnavailable, "", "write committed at revision %d but not yet visible: %v", resp.Header.Revision, err)
-		}
+		s.noteCommitted(resp.Header.Revision)
 		return resp.Header.Revision, nil
 	}
 	s.m.txnConflicts.Inc()
@@ -174,6 +181,49 @@ func (s *Server) retry(ctx context.Context, attempt func() (*txn, error)) (*txn,
 		return t, nil
 	}
 	return nil, apiErr(ErrUnavailable, "", "write kept losing races: %v", last)
+}
+
+func (s *Server) noteCommitted(rev int64) {
+	for {
+		cur := s.committed.Load()
+		if rev <= cur || s.committed.CompareAndSwap(cur, rev) {
+			return
+		}
+	}
+}
+
+// readBarrier waits until the cache shows every write this server has
+// committed: the read-your-writes guarantee of one API server.
+func (s *Server) readBarrier(ctx context.Context) error {
+	rev := s.committed.Load()
+	if s.cache.revision() >= rev {
+		return nil
+	}
+	t0 := time.Now()
+	err := s.cache.waitRev(ctx, rev)
+	s.m.waitSeconds.Observe(time.Since(t0).Seconds())
+	if err != nil {
+		return apiErr(ErrUnavailable, "", "config cache is behind the store: %v", err)
+	}
+	return nil
+}
+
+// refresh makes the cache fresher after a lookup missed: first up to this
+// server's own writes (cheap, local), then up to the store (a round trip).
+// It reports false when there is nothing fresher to get.
+func (s *Server) refresh(ctx context.Context, level *int) (bool, error) {
+	*level++
+	switch *level {
+	case 1:
+		if s.cache.revision() < s.committed.Load() {
+			return true, s.readBarrier(ctx)
+		}
+		*level++
+		fallthrough
+	case 2:
+		return true, s.syncCache(ctx)
+	}
+	return false, nil
 }
 
 // syncCache makes the cache as fresh as the store (a linearizable read), so

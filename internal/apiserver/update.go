@@ -69,7 +69,7 @@ func (s *Server) update(ctx context.Context, res *schema.Resource, id string, fi
 func (s *Server) updateDraft(ctx context.Context, id string, d *draft, internal bool) (*model.Object, error) {
 	var obj *model.Object
 	_, err := s.retry(ctx, func() (*txn, error) {
-		synced := false
+		level := 0
 		for {
 			s.cache.mu.RLock()
 			u := &updateOp{s: s, t: &txn{}, d: d, internal: internal}
@@ -78,13 +78,11 @@ func (s *Server) updateDraft(ctx context.Context, id string, d *draft, internal 
 			var miss errMiss
 			if errors.As(err, &miss) {
 				s.alloc.release(u.t.reserved)
-				if synced {
+				if more, err := s.refresh(ctx, &level); err != nil {
+					return nil, err
+				} else if !more {
 					return nil, miss.err
 				}
-				if err := s.syncCache(ctx); err != nil {
-					return nil, err
-				}
-				synced = true
 				continue
 			}
 			if err != nil {

@@ -90,6 +90,16 @@ func (k Keys) IP(vn, addr string) string { return k.Prefix + "ip/" + vn + "/" + 
 // IPs is the prefix of every allocated address in a network.
 func (k Keys) IPs(vn string) string { return k.Prefix + "ip/" + vn + "/" }
 
+// IPScope returns the scope (subnet uuid) of an address key.
+func (k Keys) IPScope(key string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, k.Prefix+"ip/")
+	if !ok {
+		return "", false
+	}
+	scope, _, ok := strings.Cut(rest, "/")
+	return scope, ok
+}
+
 // Seq is the per-parent, per-type sequence key used to guard quota checks.
 func (k Keys) Seq(parent, typ string) string { return k.Prefix + "seq/" + parent + "/" + typ }
 

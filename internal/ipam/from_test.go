@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package ipam
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+)
+
+func collectSeq(seq func(func(netip.Addr) bool)) []string {
+	var out []string
+	seq(func(a netip.Addr) bool { out = append(out, a.String()); return true })
+	return out
+}
+
+func TestCandidatesFromIsARotation(t *testing.T) {
+	for _, fromStart := range []bool{false, true} {
+		s := &Subnet{Prefix: netip.MustParsePrefix("10.0.0.0/28"), AddrFromStart: fromStart, AllocUnit: 1}
+		s.Gateway = DefaultGateway(s.Prefix, fromStart)
+		s.DNS = DefaultDNS(s.Prefix, fromStart)
+		all := collectSeq(s.Candidates(nil))
+		if len(all) != 12 {
+			t.Fatalf("fromStart=%v: %d candidates: %v", fromStart, len(all), all)
+		}
+		for i, start := range all {
+			got := collectSeq(s.CandidatesFrom(netip.MustParseAddr(start), nil))
+			want := append(slices.Clone(all[i:]), all[:i]...)
+			if !slices.Equal(got, want) {
+				t.Errorf("fromStart=%v from %s: got %v, want %v", fromStart, start, got, want)
+			}
+		}
+		// A start on a reserved address begins at the next candidate.
+		got := collectSeq(s.CandidatesFrom(s.Gateway, nil))
+		if len(got) != len(all) {
+			t.Errorf("from gateway: %v", got)
+		}
+	}
+}
