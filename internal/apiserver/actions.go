@@ -32,6 +32,7 @@ var actionNames = map[string]string{
 	"chmod":                "POST",
 	"set-tag":              "POST",
 	"aaa-mode":             "GET",
+	"db-check":             "GET",
 }
 
 func (s *Server) registerActions() {
@@ -49,6 +50,19 @@ func (s *Server) registerActions() {
 	s.handle("POST /set-tag", s.setTag)
 	s.handle("GET /aaa-mode", func(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusOK, map[string]string{"aaa-mode": "no-auth"})
+		return nil
+	})
+	s.handle("GET /db-check", func(w http.ResponseWriter, r *http.Request) error {
+		ctx, cancel := s.timeout(r)
+		defer cancel()
+		problems, err := s.st.Check(ctx)
+		if err != nil {
+			return apiErr(ErrUnavailable, "", "%v", err)
+		}
+		if problems == nil {
+			problems = []string{}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"problems": problems})
 		return nil
 	})
 	s.handle("POST /virtual-network/{id}/ip-alloc", s.ipAlloc)
