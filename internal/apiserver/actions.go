@@ -19,20 +19,20 @@ import (
 
 // actionNames are the action endpoints and their methods, listed on GET /.
 var actionNames = map[string]string{
-	"fqname-to-id":         "POST",
-	"id-to-fqname":         "POST",
-	"ref-update":           "POST",
-	"ref-relax-for-delete": "POST",
-	"prop-collection-get":  "GET",
+	"fqname-to-id":           "POST",
+	"id-to-fqname":           "POST",
+	"ref-update":             "POST",
+	"ref-relax-for-delete":   "POST",
+	"prop-collection-get":    "GET",
 	"prop-collection-update": "POST",
-	"list-bulk-collection": "POST",
-	"useragent-kv":         "POST",
-	"obj-perms":            "GET",
-	"chown":                "POST",
-	"chmod":                "POST",
-	"set-tag":              "POST",
-	"aaa-mode":             "GET",
-	"db-check":             "GET",
+	"list-bulk-collection":   "POST",
+	"useragent-kv":           "POST",
+	"obj-perms":              "GET",
+	"chown":                  "POST",
+	"chmod":                  "POST",
+	"set-tag":                "POST",
+	"aaa-mode":               "GET",
+	"db-check":               "GET",
 }
 
 func (s *Server) registerActions() {
@@ -477,19 +477,19 @@ func (s *Server) propCollectionUpdate(w http.ResponseWriter, r *http.Request) er
 
 func (s *Server) listBulk(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Type         string   `json:"type"`
-		ParentID     []string `json:"parent_id"`
-		BackRefID    []string `json:"back_ref_id"`
-		ObjUUIDs     []string `json:"obj_uuids"`
+		Type         string     `json:"type"`
+		ParentID     []string   `json:"parent_id"`
+		BackRefID    []string   `json:"back_ref_id"`
+		ObjUUIDs     []string   `json:"obj_uuids"`
 		FQNames      [][]string `json:"fq_names"`
-		Detail       bool     `json:"detail"`
-		Count        bool     `json:"count"`
-		Shared       bool     `json:"shared"`
-		Filters      string   `json:"filters"`
-		Fields       []string `json:"fields"`
-		ExcludeHrefs bool     `json:"exclude_hrefs"`
-		PageMarker   string   `json:"page_marker"`
-		PageLimit    int      `json:"page_limit"`
+		Detail       bool       `json:"detail"`
+		Count        bool       `json:"count"`
+		Shared       bool       `json:"shared"`
+		Filters      string     `json:"filters"`
+		Fields       []string   `json:"fields"`
+		ExcludeHrefs bool       `json:"exclude_hrefs"`
+		PageMarker   string     `json:"page_marker"`
+		PageLimit    int        `json:"page_limit"`
 	}
 	if err := s.readAction(w, r, &req); err != nil {
 		return err
@@ -637,10 +637,10 @@ func (s *Server) chown(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) chmod(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		UUID         string           `json:"uuid"`
-		Owner        *string          `json:"owner"`
-		OwnerAccess  *json.Number     `json:"owner_access"`
-		GlobalAccess *json.Number     `json:"global_access"`
+		UUID         string            `json:"uuid"`
+		Owner        *string           `json:"owner"`
+		OwnerAccess  *json.Number      `json:"owner_access"`
+		GlobalAccess *json.Number      `json:"global_access"`
 		Share        *[]map[string]any `json:"share"`
 	}
 	if err := s.readAction(w, r, &req); err != nil {

@@ -55,8 +55,8 @@ type cache struct {
 	byFQ    map[string]map[string]string // type -> fq-name string -> uuid
 	byType  map[string]*typeSet
 	allocs  map[string]string // allocation key (id or ip) -> owner uuid
-	revWait chan struct{}      // closed and replaced whenever rev advances
-	ready   chan struct{}      // closed after the first Reset
+	revWait chan struct{}     // closed and replaced whenever rev advances
+	ready   chan struct{}     // closed after the first Reset
 	once    sync.Once
 
 	// allocKeys returns the allocation keys an object holds; set by the server.

@@ -12,17 +12,17 @@ import (
 // Kinds of API errors. Handlers return errors of these kinds and the one
 // table in httpStatus maps them to HTTP status codes.
 var (
-	ErrBadRequest   = errors.New("bad request")
-	ErrForbidden    = errors.New("forbidden")
-	ErrNotFound     = errors.New("not found")
-	ErrConflict     = errors.New("conflict")
-	ErrQuota        = errors.New("quota exceeded")
-	ErrTooLarge     = errors.New("request body too large")
-	ErrUnavailable  = errors.New("store unavailable")
-	ErrNotModified  = errors.New("not modified")
-	ErrMethod       = errors.New("method not allowed")
-	ErrUnsupported  = errors.New("unsupported media type")
-	errRetryTxn     = errors.New("apiserver: transaction lost a race, retry")
+	ErrBadRequest  = errors.New("bad request")
+	ErrForbidden   = errors.New("forbidden")
+	ErrNotFound    = errors.New("not found")
+	ErrConflict    = errors.New("conflict")
+	ErrQuota       = errors.New("quota exceeded")
+	ErrTooLarge    = errors.New("request body too large")
+	ErrUnavailable = errors.New("store unavailable")
+	ErrNotModified = errors.New("not modified")
+	ErrMethod      = errors.New("method not allowed")
+	ErrUnsupported = errors.New("unsupported media type")
+	errRetryTxn    = errors.New("apiserver: transaction lost a race, retry")
 )
 
 // Error is an API error: a kind, the field it is about (if any) and a message.

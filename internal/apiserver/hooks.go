@@ -22,14 +22,14 @@ type typeHooks struct {
 }
 
 var hooks = map[string]*typeHooks{
-	"virtual-network": {create: vnCreate, update: vnUpdate},
-	"security-group":  {create: sgCreate, update: sgUpdate},
+	"virtual-network":           {create: vnCreate, update: vnUpdate},
+	"security-group":            {create: sgCreate, update: sgUpdate},
 	"virtual-machine-interface": {create: vmiCreate, update: vmiUpdate},
-	"instance-ip":     {create: iipCreate, update: iipUpdate},
-	"floating-ip":     {create: fipCreate, update: fipUpdate},
-	"alias-ip":        {create: aliasCreate, update: aliasUpdate},
-	"network-ipam":    {create: ipamCreate, update: ipamUpdate},
-	"route-target":    {create: rtCreate},
+	"instance-ip":               {create: iipCreate, update: iipUpdate},
+	"floating-ip":               {create: fipCreate, update: fipUpdate},
+	"alias-ip":                  {create: aliasCreate, update: aliasUpdate},
+	"network-ipam":              {create: ipamCreate, update: ipamUpdate},
+	"route-target":              {create: rtCreate},
 }
 
 func hooksFor(typ string) *typeHooks { return hooks[typ] }

@@ -30,8 +30,8 @@ type Config struct {
 	SkipDefaults bool
 	// AutonomousSystem of default-global-system-config when it is first created.
 	AutonomousSystem int64
-	Logger   *slog.Logger
-	Registry *prometheus.Registry
+	Logger           *slog.Logger
+	Registry         *prometheus.Registry
 }
 
 func (c *Config) setDefaults() {
