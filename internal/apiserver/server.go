@@ -32,6 +32,10 @@ type Config struct {
 	AutonomousSystem int64
 	Logger           *slog.Logger
 	Registry         *prometheus.Registry
+	// OnCommit, when set, is given the shape of every committed write
+	// transaction. The benchmark uses it to replay writes of the same size
+	// against raw etcd; it must be fast and must not keep the shape.
+	OnCommit func(TxnShape)
 }
 
 func (c *Config) setDefaults() {

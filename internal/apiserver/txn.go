@@ -102,6 +102,9 @@ func (s *Server) commit(ctx context.Context, t *txn) (rev int64, err error) {
 	s.m.txns.Inc()
 	if resp.Succeeded {
 		s.noteCommitted(resp.Header.Revision)
+		if s.cfg.OnCommit != nil {
+			s.cfg.OnCommit(t.shape())
+		}
 		return resp.Header.Revision, nil
 	}
 	s.m.txnConflicts.Inc()
@@ -181,6 +184,38 @@ func (s *Server) retry(ctx context.Context, attempt func() (*txn, error)) (*txn,
 		return t, nil
 	}
 	return nil, apiErr(ErrUnavailable, "", "write kept losing races: %v", last)
+}
+
+// TxnShape describes one write transaction: its guards and its writes.
+type TxnShape struct {
+	Guards  []GuardShape
+	Puts    [][2]string // key, value
+	Deletes []string
+}
+
+// GuardShape is one compare of a write transaction.
+type GuardShape struct {
+	Key       string
+	Prefix    bool
+	Absent    bool
+	CreateRev int64
+	ModRev    int64
+}
+
+func (t *txn) shape() TxnShape {
+	var sh TxnShape
+	for _, g := range t.guards {
+		sh.Guards = append(sh.Guards, GuardShape{Key: g.key, Prefix: g.prefix, Absent: g.absent, CreateRev: g.createRev, ModRev: g.modRev})
+	}
+	for _, op := range t.ops {
+		switch {
+		case op.IsPut():
+			sh.Puts = append(sh.Puts, [2]string{string(op.KeyBytes()), string(op.ValueBytes())})
+		case op.IsDelete():
+			sh.Deletes = append(sh.Deletes, string(op.KeyBytes()))
+		}
+	}
+	return sh
 }
 
 func (s *Server) noteCommitted(rev int64) {

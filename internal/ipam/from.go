@@ -37,41 +37,37 @@ func (s *Subnet) CandidatesFrom(from netip.Addr, taken func(netip.Addr) bool) it
 	}
 }
 
-// split cuts the plan's spans at f: head holds the addresses from f on in
-// allocation order (f and below when top-down, f and above when
-// bottom-up), tail the rest.
+// split cuts the plan's spans at the alloc_unit block holding f: head
+// holds that block and what follows it in allocation order (the block and
+// everything below it when top-down, the block and everything above it
+// when bottom-up), tail the rest.
 func (pl *plan) split(f u128, fromStart bool) (head, tail *plan) {
-	h, t := *pl, *pl
-	h.spans, t.spans = nil, nil
+	block := f.clearLow(pl.mask)
+	// lowPart gets addresses <= cut, highPart addresses > cut.
+	cut := block
+	if fromStart {
+		cut, _ = block.sub64(1) // the block starts the high part
+	} else {
+		cut, _ = block.add64(pl.mask) // the block ends the low part
+	}
+	var low, high []span
 	for _, sp := range pl.spans {
-		var below, above []span // below: addresses <= f; above: > f
 		switch {
-		case sp.hi.cmp(f) <= 0:
-			below = []span{sp}
-		case sp.lo.cmp(f) > 0:
-			above = []span{sp}
+		case sp.hi.cmp(cut) <= 0:
+			low = append(low, sp)
+		case sp.lo.cmp(cut) > 0:
+			high = append(high, sp)
 		default:
-			next, _ := f.add64(1)
-			below = []span{{sp.lo, f}}
-			above = []span{{next, sp.hi}}
+			next, _ := cut.add64(1)
+			low = append(low, span{sp.lo, cut})
+			high = append(high, span{next, sp.hi})
 		}
-		if fromStart {
-			// Bottom-up from f: f itself belongs to the head.
-			if len(below) == 1 && below[0].hi.cmp(f) == 0 {
-				last := below[0]
-				if last.lo.cmp(f) < 0 {
-					prev, _ := f.sub64(1)
-					t.spans = append(t.spans, span{last.lo, prev})
-				}
-				h.spans = append(h.spans, span{f, f})
-			} else {
-				t.spans = append(t.spans, below...)
-			}
-			h.spans = append(h.spans, above...)
-			continue
-		}
-		h.spans = append(h.spans, below...)
-		t.spans = append(t.spans, above...)
+	}
+	h, t := *pl, *pl
+	if fromStart {
+		h.spans, t.spans = high, low
+	} else {
+		h.spans, t.spans = low, high
 	}
 	return &h, &t
 }

@@ -15,12 +15,23 @@ func collectSeq(seq func(func(netip.Addr) bool)) []string {
 }
 
 func TestCandidatesFromIsARotation(t *testing.T) {
-	for _, fromStart := range []bool{false, true} {
-		s := &Subnet{Prefix: netip.MustParsePrefix("10.0.0.0/28"), AddrFromStart: fromStart, AllocUnit: 1}
+	for _, tc := range []struct {
+		fromStart bool
+		unit      uint64
+		prefix    string
+		n         int
+	}{
+		{false, 1, "10.0.0.0/28", 12},
+		{true, 1, "10.0.0.0/28", 12},
+		{false, 4, "10.0.0.0/27", 6},
+		{true, 4, "10.0.0.0/27", 6},
+	} {
+		fromStart := tc.fromStart
+		s := &Subnet{Prefix: netip.MustParsePrefix(tc.prefix), AddrFromStart: fromStart, AllocUnit: tc.unit}
 		s.Gateway = DefaultGateway(s.Prefix, fromStart)
 		s.DNS = DefaultDNS(s.Prefix, fromStart)
 		all := collectSeq(s.Candidates(nil))
-		if len(all) != 12 {
+		if len(all) != tc.n {
 			t.Fatalf("fromStart=%v: %d candidates: %v", fromStart, len(all), all)
 		}
 		for i, start := range all {

@@ -644,7 +644,9 @@ func CheckOverlaps(subnets []*Subnet) error {
 			continue
 		}
 		i, j := min(p.idx, q.idx), max(p.idx, q.idx)
-		// Report the pair whose later member comes first in the input.
+		// Of the pairs found, report the one whose later member comes
+		// first in the input (deterministic, and usually the first
+		// offending entry).
 		if best[0] < 0 || j < best[1] || (j == best[1] && i < best[0]) {
 			best = [2]int{i, j}
 		}
