@@ -27,7 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
-		"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/contrail-go/contrail/internal/apiserver"
