@@ -97,18 +97,18 @@ func (s *Server) fqnameToID(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.cache.mu.RLock()
-	u, ok := s.cache.lookupFQ(res.Name, req.FQName)
-	s.cache.mu.RUnlock()
+	s.cache.RLock()
+	u, ok := s.cache.LookupFQ(res.Name, req.FQName)
+	s.cache.RUnlock()
 	if !ok {
 		ctx, cancel := s.timeout(r)
 		defer cancel()
 		if err := s.syncCache(ctx); err != nil {
 			return err
 		}
-		s.cache.mu.RLock()
-		u, ok = s.cache.lookupFQ(res.Name, req.FQName)
-		s.cache.mu.RUnlock()
+		s.cache.RLock()
+		u, ok = s.cache.LookupFQ(res.Name, req.FQName)
+		s.cache.RUnlock()
 		if !ok {
 			return notFound("fq_name", "Name %s not found", model.FQNameString(req.FQName))
 		}
@@ -124,13 +124,13 @@ func (s *Server) idToFQName(w http.ResponseWriter, r *http.Request) error {
 	if err := s.readAction(w, r, &req); err != nil {
 		return err
 	}
-	s.cache.mu.RLock()
-	n := s.cache.get(strings.ToLower(req.UUID))
+	s.cache.RLock()
+	n := s.cache.Get(strings.ToLower(req.UUID))
 	var out map[string]any
 	if n != nil {
-		out = map[string]any{"fq_name": n.obj.FQName, "type": n.obj.Type}
+		out = map[string]any{"fq_name": n.Obj.FQName, "type": n.Obj.Type}
 	}
-	s.cache.mu.RUnlock()
+	s.cache.RUnlock()
 	if out == nil {
 		return notFound("uuid", "UUID %s not found", req.UUID)
 	}
@@ -176,23 +176,23 @@ func (s *Server) refUpdate(w http.ResponseWriter, r *http.Request) error {
 		if len(req.RefFQName) == 0 {
 			return badRequest("ref-uuid", "ref-uuid or ref-fq-name is required")
 		}
-		s.cache.mu.RLock()
-		u, ok := s.cache.lookupFQ(req.RefType, req.RefFQName)
-		s.cache.mu.RUnlock()
+		s.cache.RLock()
+		u, ok := s.cache.LookupFQ(req.RefType, req.RefFQName)
+		s.cache.RUnlock()
 		if !ok {
 			return notFound("ref-fq-name", "%s %s not found", req.RefType, model.FQNameString(req.RefFQName))
 		}
 		refUUID = u
 	}
 	_, err = s.retry(ctx, func() (*txn, error) {
-		s.cache.mu.RLock()
-		defer s.cache.mu.RUnlock()
-		n := s.cache.get(id)
-		if n == nil || n.obj.Type != res.Name {
+		s.cache.RLock()
+		defer s.cache.RUnlock()
+		n := s.cache.Get(id)
+		if n == nil || n.Obj.Type != res.Name {
 			return nil, notFound("uuid", "%s %s not found", res.Name, id)
 		}
-		refs := make([]refInput, 0, len(n.obj.Refs[field])+1)
-		for _, r := range n.obj.Refs[field] {
+		refs := make([]refInput, 0, len(n.Obj.Refs[field])+1)
+		for _, r := range n.Obj.Refs[field] {
 			if r.UUID == refUUID {
 				continue // replaced (ADD updates the attr) or removed
 			}
@@ -245,13 +245,13 @@ func (s *Server) refRelax(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := s.timeout(r)
 	defer cancel()
 	_, err := s.retry(ctx, func() (*txn, error) {
-		s.cache.mu.RLock()
-		defer s.cache.mu.RUnlock()
-		n := s.cache.get(id)
+		s.cache.RLock()
+		defer s.cache.RUnlock()
+		n := s.cache.Get(id)
 		if n == nil {
 			return nil, notFound("uuid", "%s not found", id)
 		}
-		o := n.obj.Clone()
+		o := n.Obj.Clone()
 		found := false
 		for _, list := range o.Refs {
 			for i := range list {
@@ -289,13 +289,13 @@ func collectionProp(res *schema.Resource, name string) (*schema.Property, error)
 func (s *Server) propCollectionGet(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	id := strings.ToLower(q.Get("uuid"))
-	s.cache.mu.RLock()
-	n := s.cache.get(id)
-	s.cache.mu.RUnlock()
+	s.cache.RLock()
+	n := s.cache.Get(id)
+	s.cache.RUnlock()
 	if n == nil {
 		return notFound("uuid", "%s not found", id)
 	}
-	res := schema.Lookup(n.obj.Type)
+	res := schema.Lookup(n.Obj.Type)
 	names := splitList(q.Get("fields"))
 	if len(names) == 0 {
 		for _, p := range res.Props {
@@ -311,7 +311,7 @@ func (s *Server) propCollectionGet(w http.ResponseWriter, r *http.Request) error
 		if err != nil {
 			return err
 		}
-		items := collectionItems(n.obj, p)
+		items := collectionItems(n.Obj, p)
 		if position != "" {
 			var one [][2]any
 			for _, it := range items {
@@ -373,17 +373,17 @@ func (s *Server) propCollectionUpdate(w http.ResponseWriter, r *http.Request) er
 	id := strings.ToLower(req.UUID)
 	ctx, cancel := s.timeout(r)
 	defer cancel()
-	s.cache.mu.RLock()
-	n := s.cache.get(id)
-	s.cache.mu.RUnlock()
+	s.cache.RLock()
+	n := s.cache.Get(id)
+	s.cache.RUnlock()
 	if n == nil {
 		return notFound("uuid", "%s not found", id)
 	}
-	res := schema.Lookup(n.obj.Type)
+	res := schema.Lookup(n.Obj.Type)
 	_, err := s.retry(ctx, func() (*txn, error) {
-		s.cache.mu.RLock()
-		defer s.cache.mu.RUnlock()
-		n := s.cache.get(id)
+		s.cache.RLock()
+		defer s.cache.RUnlock()
+		n := s.cache.Get(id)
 		if n == nil {
 			return nil, notFound("uuid", "%s not found", id)
 		}
@@ -398,7 +398,7 @@ func (s *Server) propCollectionUpdate(w http.ResponseWriter, r *http.Request) er
 			lf := p.ListField()
 			list, ok := lists[u.Field]
 			if !ok {
-				for _, it := range collectionItems(n.obj, p) {
+				for _, it := range collectionItems(n.Obj, p) {
 					list = append(list, it[0])
 				}
 			}
@@ -558,13 +558,13 @@ func (s *Server) useragentKV(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) objPerms(w http.ResponseWriter, r *http.Request) error {
 	id := strings.ToLower(r.URL.Query().Get("uuid"))
-	s.cache.mu.RLock()
-	n := s.cache.get(id)
+	s.cache.RLock()
+	n := s.cache.Get(id)
 	var perms2 json.RawMessage
 	if n != nil {
-		perms2 = n.obj.Props["perms2"]
+		perms2 = n.Obj.Props["perms2"]
 	}
-	s.cache.mu.RUnlock()
+	s.cache.RUnlock()
 	if n == nil {
 		return notFound("uuid", "%s not found", id)
 	}
@@ -581,13 +581,13 @@ func (s *Server) changePerms2(r *http.Request, id string, fn func(p map[string]a
 	ctx, cancel := s.timeout(r)
 	defer cancel()
 	_, err := s.retry(ctx, func() (*txn, error) {
-		s.cache.mu.RLock()
-		defer s.cache.mu.RUnlock()
-		n := s.cache.get(id)
+		s.cache.RLock()
+		defer s.cache.RUnlock()
+		n := s.cache.Get(id)
 		if n == nil {
 			return nil, notFound("uuid", "%s not found", id)
 		}
-		o := n.obj.Clone()
+		o := n.Obj.Clone()
 		p, _ := decodeProp(o, "perms2").(map[string]any)
 		if p == nil {
 			p = map[string]any{}
@@ -701,15 +701,15 @@ func (s *Server) setTag(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := s.timeout(r)
 	defer cancel()
 	_, err = s.retry(ctx, func() (*txn, error) {
-		s.cache.mu.RLock()
-		defer s.cache.mu.RUnlock()
-		n := s.cache.get(id)
-		if n == nil || n.obj.Type != res.Name {
+		s.cache.RLock()
+		defer s.cache.RUnlock()
+		n := s.cache.Get(id)
+		if n == nil || n.Obj.Type != res.Name {
 			return nil, notFound("obj_uuid", "%s %s not found", objType, objUUID)
 		}
 		// Current tags by type, from the tag objects' names "<type>=<value>".
 		current := map[string][]string{} // tag type -> tag uuids
-		for _, ref := range n.obj.Refs["tag_refs"] {
+		for _, ref := range n.Obj.Refs["tag_refs"] {
 			name := ref.To[len(ref.To)-1]
 			tt, _, _ := strings.Cut(name, "=")
 			current[tt] = append(current[tt], ref.UUID)
@@ -744,7 +744,7 @@ func (s *Server) setTag(w http.ResponseWriter, r *http.Request) error {
 				if !spec.IsGlobal && projectFQ != nil {
 					fq = append(append([]string(nil), projectFQ...), name)
 				}
-				u, ok := s.cache.lookupFQ("tag", fq)
+				u, ok := s.cache.LookupFQ("tag", fq)
 				if !ok {
 					return "", notFound(tt, "tag %s not found", model.FQNameString(fq))
 				}
@@ -813,10 +813,10 @@ func (s *Server) setTag(w http.ResponseWriter, r *http.Request) error {
 // projectFQOf returns the fq-name of the project an object lives in, or nil.
 func (s *Server) projectFQOf(n *node) []string {
 	for n != nil {
-		if n.obj.Type == "project" {
-			return n.obj.FQName
+		if n.Obj.Type == "project" {
+			return n.Obj.FQName
 		}
-		n = s.cache.get(n.obj.ParentUUID)
+		n = s.cache.Get(n.Obj.ParentUUID)
 	}
 	return nil
 }
@@ -844,10 +844,10 @@ func (s *Server) ipAlloc(w http.ResponseWriter, r *http.Request) error {
 	defer cancel()
 	var addrs []string
 	_, err := s.retry(ctx, func() (*txn, error) {
-		s.cache.mu.RLock()
-		defer s.cache.mu.RUnlock()
-		vn := s.cache.get(id)
-		if vn == nil || vn.obj.Type != "virtual-network" {
+		s.cache.RLock()
+		defer s.cache.RUnlock()
+		vn := s.cache.Get(id)
+		if vn == nil || vn.Obj.Type != "virtual-network" {
 			return nil, notFound("uuid", "virtual-network %s not found", id)
 		}
 		c := &createOp{s: s, t: &txn{}, o: &model.Object{UUID: "ip-alloc:" + id}}
@@ -857,7 +857,7 @@ func (s *Server) ipAlloc(w http.ResponseWriter, r *http.Request) error {
 			if err != nil {
 				return nil, badRequest("subnet", "%q is not a prefix", req.Subnet)
 			}
-			for _, sn := range s.vnSubnets(s.cache, vn.obj) {
+			for _, sn := range s.vnSubnets(s.cache, vn.Obj) {
 				if sn.Prefix == p.Masked() {
 					req2.subnet = sn.UUID
 				}
@@ -868,7 +868,7 @@ func (s *Server) ipAlloc(w http.ResponseWriter, r *http.Request) error {
 		}
 		addrs = addrs[:0]
 		for range req.Count {
-			_, a, err := s.allocAddr(c, vn.obj, req2)
+			_, a, err := s.allocAddr(c, vn.Obj, req2)
 			if err != nil {
 				s.alloc.release(c.t.reserved)
 				return nil, err
@@ -876,7 +876,7 @@ func (s *Server) ipAlloc(w http.ResponseWriter, r *http.Request) error {
 			addrs = append(addrs, a.String())
 		}
 		// The network must still exist when the addresses are taken.
-		c.t.mustBeUnchanged(s.keys.Object(vn.obj.Type, vn.obj.UUID), vn.modRev, nil)
+		c.t.mustBeUnchanged(s.keys.Object(vn.Obj.Type, vn.Obj.UUID), vn.ModRev, nil)
 		return c.t, nil
 	})
 	if err != nil {
@@ -894,16 +894,16 @@ func (s *Server) ipFree(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := strings.ToLower(r.PathValue("id"))
-	s.cache.mu.RLock()
-	vn := s.cache.get(id)
+	s.cache.RLock()
+	vn := s.cache.Get(id)
 	var subs []string
 	var keys []string
 	if vn != nil {
-		subnets := s.vnSubnets(s.cache, vn.obj)
+		subnets := s.vnSubnets(s.cache, vn.Obj)
 		for _, str := range req.IPAddr {
 			a, err := netip.ParseAddr(str)
 			if err != nil {
-				s.cache.mu.RUnlock()
+				s.cache.RUnlock()
 				return badRequest("ip_addr", "%q is not an IP address", str)
 			}
 			if sn := subnetFor(subnets, a); sn != nil {
@@ -912,7 +912,7 @@ func (s *Server) ipFree(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
-	s.cache.mu.RUnlock()
+	s.cache.RUnlock()
 	if vn == nil {
 		return notFound("uuid", "virtual-network %s not found", id)
 	}
@@ -939,12 +939,12 @@ func (s *Server) subnetIPCount(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := strings.ToLower(r.PathValue("id"))
-	s.cache.mu.RLock()
-	vn := s.cache.get(id)
+	s.cache.RLock()
+	vn := s.cache.Get(id)
 	var uuids []string
 	var bad string
 	if vn != nil {
-		subnets := s.vnSubnets(s.cache, vn.obj)
+		subnets := s.vnSubnets(s.cache, vn.Obj)
 		for _, str := range req.SubnetList {
 			p, err := netip.ParsePrefix(str)
 			if err != nil {
@@ -960,7 +960,7 @@ func (s *Server) subnetIPCount(w http.ResponseWriter, r *http.Request) error {
 			uuids = append(uuids, u)
 		}
 	}
-	s.cache.mu.RUnlock()
+	s.cache.RUnlock()
 	if vn == nil {
 		return notFound("uuid", "virtual-network %s not found", id)
 	}

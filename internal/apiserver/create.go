@@ -96,13 +96,13 @@ func (s *Server) createDraft(ctx context.Context, d *draft, internal bool) (*mod
 	_, err := s.retry(ctx, func() (*txn, error) {
 		level := 0
 		for {
-			s.cache.mu.RLock()
+			s.cache.RLock()
 			c := &createOp{s: s, t: &txn{}, d: d, internal: internal}
 			err := c.prepare()
 			if err == nil {
 				quota = c.quotaNeeded()
 			}
-			s.cache.mu.RUnlock()
+			s.cache.RUnlock()
 			var miss errMiss
 			if errors.As(err, &miss) {
 				s.alloc.release(c.t.reserved)
@@ -144,10 +144,10 @@ func (c *createOp) prepare() error {
 		return err
 	}
 	c.parent = parent
-	if n := s.cache.get(d.uuid); n != nil {
-		return conflict("uuid", "uuid %s already exists (%s %s)", d.uuid, n.obj.Type, n.obj.FQNameString())
+	if n := s.cache.Get(d.uuid); n != nil {
+		return conflict("uuid", "uuid %s already exists (%s %s)", d.uuid, n.Obj.Type, n.Obj.FQNameString())
 	}
-	if u, ok := s.cache.lookupFQ(res.Name, fq); ok {
+	if u, ok := s.cache.LookupFQ(res.Name, fq); ok {
 		return conflict("fq_name", "%s %s already exists with uuid: %s", res.Name, model.FQNameString(fq), u)
 	}
 	o := &model.Object{
@@ -157,7 +157,7 @@ func (c *createOp) prepare() error {
 		Props:  make(map[string]json.RawMessage, len(d.props)+3),
 	}
 	if parent != nil {
-		o.ParentType, o.ParentUUID = parentType, parent.obj.UUID
+		o.ParentType, o.ParentUUID = parentType, parent.Obj.UUID
 	}
 	c.o = o
 	for name, raw := range d.props {
@@ -200,8 +200,8 @@ func (s *Server) emitCreate(t *txn, o *model.Object, parent *node) error {
 	t.mustBeAbsent(k.UUID(o.UUID), conflict("uuid", "uuid %s already exists", o.UUID))
 	t.mustBeAbsent(k.FQName(o.Type, o.FQName), conflict("fq_name", "%s %s already exists", o.Type, o.FQNameString()))
 	if parent != nil {
-		t.mustExist(k.Object(parent.obj.Type, parent.obj.UUID), parent.createRev,
-			badRequest("parent_type", "parent %s %s does not exist", parent.obj.Type, parent.obj.FQNameString()))
+		t.mustExist(k.Object(parent.Obj.Type, parent.Obj.UUID), parent.CreateRev,
+			badRequest("parent_type", "parent %s %s does not exist", parent.Obj.Type, parent.Obj.FQNameString()))
 	}
 	if err := t.putObject(k.Object(o.Type, o.UUID), o); err != nil {
 		return err
@@ -231,8 +231,8 @@ func (s *Server) emitRefs(t *txn, o *model.Object, refs, old map[string][]model.
 	for field, list := range refs {
 		for i, r := range list {
 			if !seen[r.UUID] {
-				if n := s.cache.get(r.UUID); n != nil {
-					t.mustExist(k.Object(n.obj.Type, r.UUID), n.createRev,
+				if n := s.cache.Get(r.UUID); n != nil {
+					t.mustExist(k.Object(n.Obj.Type, r.UUID), n.CreateRev,
 						notFound(fmt.Sprintf("%s[%d]", field, i), "referred object %s does not exist", r.UUID))
 				}
 			}
@@ -280,12 +280,12 @@ func (s *Server) resolveParent(d *draft) (string, *node, []string, error) {
 		if !ok {
 			return "", nil, nil, badRequest("parent_uuid", "%q is not a valid UUID", d.parentUUID)
 		}
-		parent = s.cache.get(u)
+		parent = s.cache.Get(u)
 		if parent == nil {
 			return "", nil, nil, errMiss{badRequest("parent_uuid", "parent %s does not exist", u)}
 		}
 		if pt == "" {
-			pt = parent.obj.Type
+			pt = parent.Obj.Type
 		}
 	}
 	if pt == "" {
@@ -294,7 +294,7 @@ func (s *Server) resolveParent(d *draft) (string, *node, []string, error) {
 		} else if len(fq) > 1 {
 			// Several parent types are possible: pick the one whose fq-name exists.
 			for _, cand := range parentTypes {
-				if _, ok := s.cache.lookupFQ(cand, fq[:len(fq)-1]); ok {
+				if _, ok := s.cache.LookupFQ(cand, fq[:len(fq)-1]); ok {
 					pt = cand
 					break
 				}
@@ -317,20 +317,20 @@ func (s *Server) resolveParent(d *draft) (string, *node, []string, error) {
 		if d.name == "" || parent == nil {
 			return "", nil, nil, badRequest("fq_name", "fq_name is required")
 		}
-		fq = append(append([]string(nil), parent.obj.FQName...), d.name)
+		fq = append(append([]string(nil), parent.Obj.FQName...), d.name)
 	}
 	if len(fq) < 2 {
 		return "", nil, nil, badRequest("fq_name", "fq_name of a %s must include its parent's fq_name", res.Name)
 	}
 	if parent == nil {
-		u, ok := s.cache.lookupFQ(pt, fq[:len(fq)-1])
+		u, ok := s.cache.LookupFQ(pt, fq[:len(fq)-1])
 		if !ok {
 			return "", nil, nil, errMiss{badRequest("parent_type", "Parent %s %s does not exist", pt, model.FQNameString(fq[:len(fq)-1]))}
 		}
-		parent = s.cache.get(u)
-	} else if parent.obj.Type != pt || model.FQNameString(parent.obj.FQName) != model.FQNameString(fq[:len(fq)-1]) {
+		parent = s.cache.Get(u)
+	} else if parent.Obj.Type != pt || model.FQNameString(parent.Obj.FQName) != model.FQNameString(fq[:len(fq)-1]) {
 		return "", nil, nil, badRequest("parent_uuid", "parent %s is %s %s, which does not match fq_name %v and parent_type %s",
-			parent.obj.UUID, parent.obj.Type, parent.obj.FQNameString(), fq, pt)
+			parent.Obj.UUID, parent.Obj.Type, parent.Obj.FQNameString(), fq, pt)
 	}
 	return pt, parent, fq, nil
 }
@@ -349,25 +349,25 @@ func (s *Server) resolveRefs(res *schema.Resource, in map[string][]refInput) (ma
 			path := fmt.Sprintf("%s[%d]", field, i)
 			var n *node
 			if r.UUID != "" {
-				n = s.cache.get(r.UUID)
+				n = s.cache.Get(r.UUID)
 				if n == nil {
 					return nil, errMiss{notFound(path, "%s %s does not exist", l.To, r.UUID)}
 				}
-				if n.obj.Type != l.To {
-					return nil, badRequest(path, "%s is a %s, not a %s", r.UUID, n.obj.Type, l.To)
+				if n.Obj.Type != l.To {
+					return nil, badRequest(path, "%s is a %s, not a %s", r.UUID, n.Obj.Type, l.To)
 				}
 			} else {
-				u, ok := s.cache.lookupFQ(l.To, r.To)
+				u, ok := s.cache.LookupFQ(l.To, r.To)
 				if !ok {
 					return nil, errMiss{notFound(path, "%s %s does not exist", l.To, model.FQNameString(r.To))}
 				}
-				n = s.cache.get(u)
+				n = s.cache.Get(u)
 			}
-			if seen[n.obj.UUID] {
-				return nil, badRequest(path, "duplicate reference to %s", n.obj.UUID)
+			if seen[n.Obj.UUID] {
+				return nil, badRequest(path, "duplicate reference to %s", n.Obj.UUID)
 			}
-			seen[n.obj.UUID] = true
-			refs = append(refs, model.Ref{To: n.obj.FQName, UUID: n.obj.UUID, Attr: r.Attr})
+			seen[n.Obj.UUID] = true
+			refs = append(refs, model.Ref{To: n.Obj.FQName, UUID: n.Obj.UUID, Attr: r.Attr})
 		}
 		if len(refs) > 0 {
 			out[field] = refs
@@ -435,10 +435,10 @@ func (c *createOp) fillPerms() error {
 func (c *createOp) owner() string {
 	n := c.parent
 	for n != nil {
-		if n.obj.Type == "project" {
-			return strings.ReplaceAll(n.obj.UUID, "-", "")
+		if n.Obj.Type == "project" {
+			return strings.ReplaceAll(n.Obj.UUID, "-", "")
 		}
-		n = c.s.cache.get(n.obj.ParentUUID)
+		n = c.s.cache.Get(n.Obj.ParentUUID)
 	}
 	if c.o.Type == "project" {
 		return strings.ReplaceAll(c.o.UUID, "-", "")

@@ -65,9 +65,9 @@ func (s *Server) ensureDefaults(ctx context.Context) error {
 		}
 		var fq []string
 		json.Unmarshal(fields["fq_name"], &fq)
-		s.cache.mu.RLock()
-		_, exists := s.cache.lookupFQ(d.typ, fq)
-		s.cache.mu.RUnlock()
+		s.cache.RLock()
+		_, exists := s.cache.LookupFQ(d.typ, fq)
+		s.cache.RUnlock()
 		if exists {
 			continue
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/contrail-go/contrail/internal/ipam"
 	"github.com/contrail-go/contrail/internal/model"
 )
 
@@ -18,10 +19,10 @@ func (s *Server) deleteObject(ctx context.Context, typ, id string) error {
 	_, err := s.retry(ctx, func() (*txn, error) {
 		level := 0
 		for {
-			s.cache.mu.RLock()
+			s.cache.RLock()
 			t := &txn{}
 			err := s.prepareDelete(t, typ, id)
-			s.cache.mu.RUnlock()
+			s.cache.RUnlock()
 			var miss errMiss
 			if errors.As(err, &miss) {
 				if more, err := s.refresh(ctx, &level); err != nil {
@@ -51,15 +52,15 @@ func cascades(child *model.Object) bool {
 }
 
 func (s *Server) prepareDelete(t *txn, typ, id string) error {
-	n := s.cache.get(id)
-	if n == nil || n.obj.Type != typ {
+	n := s.cache.Get(id)
+	if n == nil || n.Obj.Type != typ {
 		return errMiss{notFound("uuid", "%s %s not found", typ, id)}
 	}
 	var blocking []string
 	var cascade []*node
-	for cu, ct := range n.children {
-		c := s.cache.get(cu)
-		if c != nil && cascades(c.obj) {
+	for cu, ct := range n.Children {
+		c := s.cache.Get(cu)
+		if c != nil && cascades(c.Obj) {
 			cascade = append(cascade, c)
 			continue
 		}
@@ -74,8 +75,8 @@ func (s *Server) prepareDelete(t *txn, typ, id string) error {
 		return err
 	}
 	for _, c := range cascade {
-		if len(c.children) > 0 {
-			return conflict("", "Delete when children still present: %s %s has children", c.obj.Type, c.obj.FQNameString())
+		if len(c.Children) > 0 {
+			return conflict("", "Delete when children still present: %s %s has children", c.Obj.Type, c.Obj.FQNameString())
 		}
 		// Connections from other routing instances to a cascading one are
 		// dropped with it.
@@ -88,24 +89,38 @@ func (s *Server) prepareDelete(t *txn, typ, id string) error {
 		// same transaction, so the back-ref prefix cannot be guarded empty.
 		s.emitDelete(t, c, false)
 		// Guard: nothing new under the cascaded child.
-		t.mustBeEmpty(s.keys.Children(c.obj.UUID), conflict("", "Delete when children still present"))
+		t.mustBeEmpty(s.keys.Children(c.Obj.UUID), conflict("", "Delete when children still present"))
 	}
 	s.emitDelete(t, n, true)
+	if n.Obj.Type == "virtual-network" {
+		// Addresses that /ip-alloc took from the network's own subnets
+		// are held by no object: they go with the network, as the
+		// original drops its subnet allocators. (Instance-ips holding
+		// addresses refer to the network and so block the delete.)
+		for i, r := range n.Obj.Refs["network_ipam_refs"] {
+			v, _ := decodeValue(r.Attr)
+			m, _ := v.(map[string]any)
+			subs, _ := ipam.ParseVnSubnets(fmt.Sprintf("network_ipam_refs[%d].attr", i), m)
+			for _, sn := range subs {
+				t.delPrefix(s.keys.IPs(sn.UUID))
+			}
+		}
+	}
 	// The cascaded children's index entries are deleted above; any other
 	// child created meanwhile makes the transaction fail.
-	for _, ct := range s.childTypes(n.obj.Type) {
+	for _, ct := range s.childTypes(n.Obj.Type) {
 		keep := false
 		for _, c := range cascade {
-			if c.obj.Type == ct {
+			if c.Obj.Type == ct {
 				keep = true
 			}
 		}
 		if !keep {
-			t.mustBeEmpty(s.keys.ChildrenOf(n.obj.UUID, ct), conflict("", "Delete when children still present"))
+			t.mustBeEmpty(s.keys.ChildrenOf(n.Obj.UUID, ct), conflict("", "Delete when children still present"))
 		}
 	}
 	for uuid, o := range patched {
-		pn := s.cache.get(uuid)
+		pn := s.cache.Get(uuid)
 		if err := s.emitUpdate(t, pn, o); err != nil {
 			return err
 		}
@@ -119,15 +134,15 @@ func (s *Server) prepareDelete(t *txn, typ, id string) error {
 // removed from their referrers.
 func (s *Server) checkBackRefs(n *node, drop map[string]bool, patched map[string]*model.Object) error {
 	var blocking []string
-	for fu, ft := range n.backRefs {
-		f := s.cache.get(fu)
+	for fu, ft := range n.BackRefs {
+		f := s.cache.Get(fu)
 		if f == nil {
 			continue
 		}
 		relaxed := true
-		for _, list := range f.obj.Refs {
+		for _, list := range f.Obj.Refs {
 			for _, r := range list {
-				if r.UUID == n.obj.UUID && !r.Relaxed {
+				if r.UUID == n.Obj.UUID && !r.Relaxed {
 					relaxed = false
 				}
 			}
@@ -138,13 +153,13 @@ func (s *Server) checkBackRefs(n *node, drop map[string]bool, patched map[string
 		}
 		o := patched[fu]
 		if o == nil {
-			o = f.obj.Clone()
+			o = f.Obj.Clone()
 			patched[fu] = o
 		}
 		for field, list := range o.Refs {
 			kept := list[:0]
 			for _, r := range list {
-				if r.UUID != n.obj.UUID {
+				if r.UUID != n.Obj.UUID {
 					kept = append(kept, r)
 				}
 			}
@@ -165,9 +180,9 @@ func (s *Server) checkBackRefs(n *node, drop map[string]bool, patched map[string
 // emitDelete removes an object and every index entry it owns.
 func (s *Server) emitDelete(t *txn, n *node, guardBackRefs bool) {
 	k := s.keys
-	o := n.obj
-	t.mustBeUnchanged(k.Object(o.Type, o.UUID), n.modRev, notFound("uuid", "%s %s not found", o.Type, o.UUID))
-	t.del(k.Object(o.Type, o.UUID))
+	o := n.Obj
+	t.mustBeUnchanged(k.Object(o.Type, o.UUID), n.ModRev, notFound("uuid", "%s %s not found", o.Type, o.UUID))
+	t.delObject(k.Object(o.Type, o.UUID))
 	t.del(k.FQName(o.Type, o.FQName))
 	t.del(k.UUID(o.UUID))
 	if o.ParentUUID != "" {

@@ -179,8 +179,8 @@ func (s *Server) lookupNode(typ, id string) (*node, error) {
 	if !ok {
 		return nil, badRequest("uuid", "%q is not a valid UUID", id)
 	}
-	n := s.cache.get(u)
-	if n == nil || n.obj.Type != typ {
+	n := s.cache.Get(u)
+	if n == nil || n.Obj.Type != typ {
 		return nil, notFound("uuid", "%s %s not found", typ, id)
 	}
 	return n, nil
@@ -218,25 +218,25 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request) error {
 	}
 	b := getBuf()
 	defer putBuf(b)
-	s.cache.mu.RLock()
+	s.cache.RLock()
 	n, err := s.lookupNode(res.Name, r.PathValue("id"))
 	if err != nil {
-		s.cache.mu.RUnlock()
+		s.cache.RUnlock()
 		// A miss may be a write on another server that this cache has not seen yet.
 		ctx, cancel := s.timeout(r)
 		defer cancel()
 		if serr := s.syncCache(ctx); serr != nil {
 			return serr
 		}
-		s.cache.mu.RLock()
+		s.cache.RLock()
 		if n, err = s.lookupNode(res.Name, r.PathValue("id")); err != nil {
-			s.cache.mu.RUnlock()
+			s.cache.RUnlock()
 			return err
 		}
 	}
 	tag := etag(n)
 	if inm := r.Header.Get("If-None-Match"); inm != "" && (inm == tag || inm == "*") {
-		s.cache.mu.RUnlock()
+		s.cache.RUnlock()
 		w.Header().Set("ETag", tag)
 		return ErrNotModified
 	}
@@ -245,7 +245,7 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request) error {
 	b.WriteString(`":`)
 	s.renderObject(b, n, v)
 	b.WriteByte('}')
-	s.cache.mu.RUnlock()
+	s.cache.RUnlock()
 	w.Header().Set("ETag", tag)
 	writeJSONBytes(w, http.StatusOK, b.Bytes())
 	return nil

@@ -63,11 +63,11 @@ func (s *Server) allocationKeys(c *cache, o *model.Object) []string {
 		if !o.Prop(prop, &addr) {
 			return nil
 		}
-		pool := c.get(o.ParentUUID)
+		pool := c.Get(o.ParentUUID)
 		if pool == nil {
 			return nil
 		}
-		vn := c.get(pool.obj.ParentUUID)
+		vn := c.Get(pool.Obj.ParentUUID)
 		if vn == nil {
 			return nil
 		}
@@ -75,7 +75,7 @@ func (s *Server) allocationKeys(c *cache, o *model.Object) []string {
 		if err != nil {
 			return nil
 		}
-		if sn := subnetFor(s.vnSubnets(c, vn.obj), a); sn != nil {
+		if sn := subnetFor(s.vnSubnets(c, vn.Obj), a); sn != nil {
 			return []string{s.keys.IP(sn.UUID, a.String())}
 		}
 	}
@@ -105,12 +105,12 @@ func (s *Server) vnSubnets(c *cache, vn *model.Object) []*ipam.Subnet {
 				}
 			}
 		}
-		if n := c.get(r.UUID); n != nil {
+		if n := c.Get(r.UUID); n != nil {
 			var method string
-			n.obj.Prop("ipam_subnet_method", &method)
+			n.Obj.Prop("ipam_subnet_method", &method)
 			if method == "flat-subnet" {
 				var prop map[string]any
-				if raw, ok := n.obj.Props["ipam_subnets"]; ok {
+				if raw, ok := n.Obj.Props["ipam_subnets"]; ok {
 					v, _ := decodeValue(raw)
 					prop, _ = v.(map[string]any)
 				}
@@ -225,6 +225,11 @@ func ipamErr(err error) error {
 	var fe *ipam.FieldError
 	if errors.As(err, &fe) {
 		return &Error{Kind: ErrBadRequest, Field: fe.Path, Msg: fe.Msg}
+	}
+	// Overlapping subnets: name the later one, as for a duplicate subnet_uuid.
+	var oe *ipam.OverlapError
+	if errors.As(err, &oe) && oe.B != nil && oe.B.Path != "" {
+		return badRequest(oe.B.Path+".subnet", "%v", err)
 	}
 	return badRequest("", "%v", err)
 }
@@ -406,7 +411,7 @@ func iipCreate(c *createOp) error {
 	if len(refs) == 0 {
 		return badRequest("virtual_network_refs", "an instance-ip needs a virtual network ref")
 	}
-	vn := c.s.cache.get(refs[0].UUID)
+	vn := c.s.cache.Get(refs[0].UUID)
 	req := addrRequest{prop: "instance_ip_address"}
 	if v, ok := c.prop("instance_ip_address").(string); ok {
 		req.explicit = v
@@ -420,7 +425,7 @@ func iipCreate(c *createOp) error {
 	if req.family == "" && req.explicit == "" {
 		req.family = "v4"
 	}
-	sn, a, err := c.s.allocAddr(c, vn.obj, req)
+	sn, a, err := c.s.allocAddr(c, vn.Obj, req)
 	if err != nil {
 		return err
 	}
@@ -463,9 +468,9 @@ func poolAddrCreate(c *createOp, prop, familyProp string) error {
 	if c.parent == nil {
 		return badRequest("parent_type", "%s needs a pool parent", c.o.Type)
 	}
-	vn := c.s.cache.get(c.parent.obj.ParentUUID)
+	vn := c.s.cache.Get(c.parent.Obj.ParentUUID)
 	if vn == nil {
-		return badRequest("parent_type", "pool %s has no network", c.parent.obj.FQNameString())
+		return badRequest("parent_type", "pool %s has no network", c.parent.Obj.FQNameString())
 	}
 	req := addrRequest{prop: prop}
 	if v, ok := c.prop(prop).(string); ok {
@@ -479,7 +484,7 @@ func poolAddrCreate(c *createOp, prop, familyProp string) error {
 	}
 	// A floating-ip pool may restrict the subnets it uses.
 	var poolSubnets map[string]any
-	if raw, ok := c.parent.obj.Props["floating_ip_pool_subnets"]; ok {
+	if raw, ok := c.parent.Obj.Props["floating_ip_pool_subnets"]; ok {
 		v, _ := decodeValue(raw)
 		poolSubnets, _ = v.(map[string]any)
 	}
@@ -491,7 +496,7 @@ func poolAddrCreate(c *createOp, prop, familyProp string) error {
 			}
 		}
 	}
-	_, a, err := c.s.allocAddr(c, vn.obj, req)
+	_, a, err := c.s.allocAddr(c, vn.Obj, req)
 	if err != nil {
 		return err
 	}

@@ -116,7 +116,7 @@ func (s *Server) getCollection(w http.ResponseWriter, r *http.Request) error {
 
 // matches reports whether n passes the filters of lq; callers hold the cache lock.
 func (s *Server) matches(n *node, lq *listQuery, parents, backRefs map[string]bool) bool {
-	o := n.obj
+	o := n.Obj
 	if parents != nil && !parents[o.ParentUUID] {
 		return false
 	}
@@ -175,8 +175,8 @@ func (s *Server) writeList(w http.ResponseWriter, r *http.Request, res *schema.R
 			v.fields = lq.fields
 		}
 	}
-	s.cache.mu.RLock()
-	defer s.cache.mu.RUnlock()
+	s.cache.RLock()
+	defer s.cache.RUnlock()
 
 	var parents, backRefs map[string]bool
 	if len(lq.parentIDs) > 0 {
@@ -198,7 +198,7 @@ func (s *Server) writeList(w http.ResponseWriter, r *http.Request, res *schema.R
 			parents = map[string]bool{}
 		}
 		for _, t := range types {
-			if u, ok := s.cache.lookupFQ(t, lq.parentFQ); ok {
+			if u, ok := s.cache.LookupFQ(t, lq.parentFQ); ok {
 				parents[u] = true
 			}
 		}
@@ -215,22 +215,20 @@ func (s *Server) writeList(w http.ResponseWriter, r *http.Request, res *schema.R
 	if explicit {
 		seen := map[string]bool{}
 		for _, u := range lq.objUUIDs {
-			if n := s.cache.get(u); n != nil && n.obj.Type == res.Name && !seen[u] {
+			if n := s.cache.Get(u); n != nil && n.Obj.Type == res.Name && !seen[u] {
 				cands = append(cands, u)
 				seen[u] = true
 			}
 		}
 		for _, fq := range lq.fqNames {
-			if u, ok := s.cache.lookupFQ(res.Name, fq); ok && !seen[u] {
+			if u, ok := s.cache.LookupFQ(res.Name, fq); ok && !seen[u] {
 				cands = append(cands, u)
 				seen[u] = true
 			}
 		}
 		sort.Strings(cands)
-	} else if ts := s.cache.byType[res.Name]; ts != nil {
-		// uuids() sorts lazily and needs the write lock only conceptually:
-		// it mutates the set, so take a private copy under the read lock.
-		cands = s.sortedUUIDs(ts)
+	} else {
+		cands = s.cache.UUIDs(res.Name)
 	}
 	if lq.pageMarker != "" {
 		i := sort.SearchStrings(cands, lq.pageMarker)
@@ -243,7 +241,7 @@ func (s *Server) writeList(w http.ResponseWriter, r *http.Request, res *schema.R
 	if lq.count {
 		n := 0
 		for _, u := range cands {
-			if s.matches(s.cache.get(u), lq, parents, backRefs) {
+			if s.matches(s.cache.Get(u), lq, parents, backRefs) {
 				n++
 			}
 		}
@@ -262,7 +260,7 @@ func (s *Server) writeList(w http.ResponseWriter, r *http.Request, res *schema.R
 	last := ""
 	more := false
 	for _, u := range cands {
-		n := s.cache.get(u)
+		n := s.cache.Get(u)
 		if !s.matches(n, lq, parents, backRefs) {
 			continue
 		}
@@ -290,11 +288,11 @@ func (s *Server) writeList(w http.ResponseWriter, r *http.Request, res *schema.R
 			b.WriteByte(',')
 		}
 		b.WriteString(`"fq_name":`)
-		writeStrings(b, n.obj.FQName)
+		writeStrings(b, n.Obj.FQName)
 		b.WriteString(`,"uuid":`)
 		writeString(b, u)
 		for f := range lq.fields {
-			if raw, ok := n.obj.Props[f]; ok {
+			if raw, ok := n.Obj.Props[f]; ok {
 				b.WriteString(`,"`)
 				b.WriteString(f)
 				b.WriteString(`":`)
@@ -315,13 +313,4 @@ func (s *Server) writeList(w http.ResponseWriter, r *http.Request, res *schema.R
 	b.WriteByte('}')
 	writeJSONBytes(w, http.StatusOK, b.Bytes())
 	return nil
-}
-
-// sortedUUIDs returns the uuids of a type in order. The sorted slice is
-// rebuilt when the set changed; concurrent readers may race to rebuild it,
-// so it is guarded by its own lock.
-func (s *Server) sortedUUIDs(ts *typeSet) []string {
-	s.sortMu.Lock()
-	defer s.sortMu.Unlock()
-	return ts.uuids()
 }

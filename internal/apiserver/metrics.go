@@ -65,14 +65,14 @@ func newMetrics(reg *prometheus.Registry, s *Server) *metrics {
 				Namespace: "contrail", Subsystem: "api", Name: "cache_objects",
 				Help: "Objects in the API server's config cache.",
 			}, func() float64 {
-				s.cache.mu.RLock()
-				defer s.cache.mu.RUnlock()
-				return float64(len(s.cache.byUUID))
+				s.cache.RLock()
+				defer s.cache.RUnlock()
+				return float64(s.cache.Len())
 			}),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Namespace: "contrail", Subsystem: "api", Name: "cache_revision",
 				Help: "Last etcd revision applied to the config cache.",
-			}, func() float64 { return float64(s.cache.revision()) }),
+			}, func() float64 { return float64(s.cache.Revision()) }),
 		)
 	}
 	return m

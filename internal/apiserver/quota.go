@@ -23,10 +23,10 @@ type quotaCheck struct {
 // project.quota map, where -1 or absent means unlimited). Callers hold the
 // cache read lock.
 func (c *createOp) quotaNeeded() *quotaCheck {
-	if c.parent == nil || c.parent.obj.Type != "project" {
+	if c.parent == nil || c.parent.Obj.Type != "project" {
 		return nil
 	}
-	raw, ok := c.parent.obj.Props["quota"]
+	raw, ok := c.parent.Obj.Props["quota"]
 	if !ok {
 		return nil
 	}
@@ -42,7 +42,7 @@ func (c *createOp) quotaNeeded() *quotaCheck {
 	if err != nil || limit < 0 {
 		return nil
 	}
-	return &quotaCheck{project: c.parent.obj.UUID, typ: c.o.Type, limit: limit}
+	return &quotaCheck{project: c.parent.Obj.UUID, typ: c.o.Type, limit: limit}
 }
 
 // checkQuota counts the project's objects of the type in the store and

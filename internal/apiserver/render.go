@@ -62,7 +62,7 @@ func (v *view) href(b *bytes.Buffer, typ, uuid string) {
 // renderObject writes the body of one object (without the {"<type>": ...}
 // envelope). Callers hold the cache read lock.
 func (s *Server) renderObject(b *bytes.Buffer, n *node, v *view) {
-	o := n.obj
+	o := n.Obj
 	b.WriteString(`{"uuid":`)
 	writeString(b, o.UUID)
 	b.WriteString(`,"name":`)
@@ -121,8 +121,8 @@ func (s *Server) renderObject(b *bytes.Buffer, n *node, v *view) {
 		}
 		b.WriteByte(']')
 	}
-	if !v.excludeBackRefs && len(n.backRefs) > 0 {
-		s.renderGroups(b, v, n.backRefs, schema.BackRefsField, func(from *model.Object) json.RawMessage {
+	if !v.excludeBackRefs && len(n.BackRefs) > 0 {
+		s.renderGroups(b, v, n.BackRefs, schema.BackRefsField, func(from *model.Object) json.RawMessage {
 			for _, list := range from.Refs {
 				for _, r := range list {
 					if r.UUID == o.UUID {
@@ -136,8 +136,8 @@ func (s *Server) renderObject(b *bytes.Buffer, n *node, v *view) {
 			return json.RawMessage("null")
 		})
 	}
-	if !v.excludeChildren && len(n.children) > 0 {
-		s.renderGroups(b, v, n.children, schema.ChildrenField, nil)
+	if !v.excludeChildren && len(n.Children) > 0 {
+		s.renderGroups(b, v, n.Children, schema.ChildrenField, nil)
 	}
 	b.WriteByte('}')
 }
@@ -163,7 +163,7 @@ func (s *Server) renderGroups(b *bytes.Buffer, v *view, links map[string]string,
 		b.WriteString(`":[`)
 		first := true
 		for _, u := range uuids {
-			ln := s.cache.get(u)
+			ln := s.cache.Get(u)
 			if ln == nil {
 				continue
 			}
@@ -173,9 +173,9 @@ func (s *Server) renderGroups(b *bytes.Buffer, v *view, links map[string]string,
 			first = false
 			var a json.RawMessage
 			if attr != nil {
-				a = attr(ln.obj)
+				a = attr(ln.Obj)
 			}
-			s.writeLink(b, v, t, u, ln.obj.FQName, a, attr != nil)
+			s.writeLink(b, v, t, u, ln.Obj.FQName, a, attr != nil)
 		}
 		b.WriteByte(']')
 	}
@@ -202,4 +202,4 @@ func (s *Server) writeLink(b *bytes.Buffer, v *view, typ, uuid string, to []stri
 }
 
 // etag is the entity tag of a node's view.
-func etag(n *node) string { return `"` + strconv.FormatInt(n.viewRev, 10) + `"` }
+func etag(n *node) string { return `"` + strconv.FormatInt(n.ViewRev, 10) + `"` }

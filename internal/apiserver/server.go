@@ -70,7 +70,6 @@ type Server struct {
 	listener net.Listener
 	ready    chan struct{}
 	mu       sync.Mutex
-	sortMu   sync.Mutex // guards the lazily sorted uuid lists of the cache
 
 	// committed is the highest revision this server has committed. Reads
 	// wait until the cache reaches it, so a client reads its own writes
@@ -128,7 +127,7 @@ func (s *Server) Start(ctx context.Context) error {
 	watchErr := make(chan error, 1)
 	go func() { watchErr <- s.st.Follow(ctx, 0, s.cache) }()
 	select {
-	case <-s.cache.ready:
+	case <-s.cache.Ready():
 	case err := <-watchErr:
 		return fmt.Errorf("apiserver: config watch: %w", err)
 	case <-ctx.Done():

@@ -24,15 +24,13 @@ func (s *Server) State() State {
 	if a := s.Addr(); a != nil {
 		st.Listen = a.String()
 	}
-	s.cache.mu.RLock()
-	st.CacheRevision = s.cache.rev
-	st.Objects = len(s.cache.byUUID)
-	for t, ts := range s.cache.byType {
-		if len(ts.nodes) > 0 {
-			st.ByType[t] = len(ts.nodes)
-		}
+	s.cache.RLock()
+	st.CacheRevision = s.cache.Rev()
+	st.Objects = s.cache.Len()
+	for _, t := range s.cache.Types() {
+		st.ByType[t] = s.cache.Count(t)
 	}
-	s.cache.mu.RUnlock()
+	s.cache.RUnlock()
 	s.alloc.mu.Lock()
 	for k := range s.alloc.pending {
 		st.Pending = append(st.Pending, k)

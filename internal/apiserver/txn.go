@@ -35,6 +35,9 @@ type txn struct {
 	reserved []string
 	// objects written, for the response and for waiting on the cache
 	objects []*model.Object
+	// writesObjects: the transaction puts or deletes an object, so the
+	// cache will show its revision.
+	writesObjects bool
 }
 
 func (t *txn) mustBeAbsent(key string, fail *Error) {
@@ -60,6 +63,11 @@ func (t *txn) put(key, val string) { t.ops = append(t.ops, clientv3.OpPut(key, v
 
 func (t *txn) del(key string) { t.ops = append(t.ops, clientv3.OpDelete(key)) }
 
+func (t *txn) delObject(key string) {
+	t.ops = append(t.ops, clientv3.OpDelete(key))
+	t.writesObjects = true
+}
+
 func (t *txn) delPrefix(prefix string) {
 	t.ops = append(t.ops, clientv3.OpDelete(prefix, clientv3.WithPrefix()))
 }
@@ -71,6 +79,7 @@ func (t *txn) putObject(k string, o *model.Object) error {
 	}
 	t.ops = append(t.ops, clientv3.OpPut(k, string(b)))
 	t.objects = append(t.objects, o)
+	t.writesObjects = true
 	return nil
 }
 
@@ -101,7 +110,11 @@ func (s *Server) commit(ctx context.Context, t *txn) (rev int64, err error) {
 	}
 	s.m.txns.Inc()
 	if resp.Succeeded {
-		s.noteCommitted(resp.Header.Revision)
+		// Only writes of objects show up in the cache; a transaction that
+		// touched nothing else (e.g. /ip-alloc) must not make reads wait.
+		if t.writesObjects {
+			s.noteCommitted(resp.Header.Revision)
+		}
 		if s.cfg.OnCommit != nil {
 			s.cfg.OnCommit(t.shape())
 		}
@@ -155,7 +168,7 @@ func (s *Server) diagnose(ctx context.Context, t *txn) error {
 		}
 	}
 	// Let the cache catch up with what beat us before the caller retries.
-	if err := s.cache.waitRev(ctx, resp.Header.Revision); err != nil {
+	if err := s.cache.WaitRev(ctx, resp.Header.Revision); err != nil {
 		return apiErr(ErrUnavailable, "", "cache did not catch up: %v", err)
 	}
 	if firstFail != nil {
@@ -231,11 +244,11 @@ func (s *Server) noteCommitted(rev int64) {
 // committed: the read-your-writes guarantee of one API server.
 func (s *Server) readBarrier(ctx context.Context) error {
 	rev := s.committed.Load()
-	if s.cache.revision() >= rev {
+	if s.cache.Revision() >= rev {
 		return nil
 	}
 	t0 := time.Now()
-	err := s.cache.waitRev(ctx, rev)
+	err := s.waitCache(ctx, rev)
 	s.m.waitSeconds.Observe(time.Since(t0).Seconds())
 	if err != nil {
 		return apiErr(ErrUnavailable, "", "config cache is behind the store: %v", err)
@@ -250,7 +263,7 @@ func (s *Server) refresh(ctx context.Context, level *int) (bool, error) {
 	*level++
 	switch *level {
 	case 1:
-		if s.cache.revision() < s.committed.Load() {
+		if s.cache.Revision() < s.committed.Load() {
 			return true, s.readBarrier(ctx)
 		}
 		*level++
@@ -268,5 +281,23 @@ func (s *Server) syncCache(ctx context.Context) error {
 	if err != nil {
 		return apiErr(ErrUnavailable, "", "store: %v", err)
 	}
-	return s.cache.waitRev(ctx, resp.Header.Revision)
+	return s.waitCache(ctx, resp.Header.Revision)
+}
+
+// waitCache waits until the cache has applied rev. A revision made by a
+// write without object keys (an /ip-alloc, a useragent-kv STORE) reaches the
+// cache only with a watch progress notification, so while the cache stalls
+// below rev the watch is asked for one.
+func (s *Server) waitCache(ctx context.Context, rev int64) error {
+	wait := 5 * time.Millisecond
+	for {
+		wctx, cancel := context.WithTimeout(ctx, wait)
+		err := s.cache.WaitRev(wctx, rev)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.st.RequestProgress(ctx)
+		wait = min(2*wait, 200*time.Millisecond)
+	}
 }

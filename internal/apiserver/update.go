@@ -71,10 +71,10 @@ func (s *Server) updateDraft(ctx context.Context, id string, d *draft, internal 
 	_, err := s.retry(ctx, func() (*txn, error) {
 		level := 0
 		for {
-			s.cache.mu.RLock()
+			s.cache.RLock()
 			u := &updateOp{s: s, t: &txn{}, d: d, internal: internal}
 			err := u.prepare(id)
-			s.cache.mu.RUnlock()
+			s.cache.RUnlock()
 			var miss errMiss
 			if errors.As(err, &miss) {
 				s.alloc.release(u.t.reserved)
@@ -102,21 +102,21 @@ func (s *Server) updateDraft(ctx context.Context, id string, d *draft, internal 
 
 func (u *updateOp) prepare(id string) error {
 	s, d := u.s, u.d
-	n := s.cache.get(id)
-	if n == nil || n.obj.Type != d.res.Name {
+	n := s.cache.Get(id)
+	if n == nil || n.Obj.Type != d.res.Name {
 		return errMiss{notFound("uuid", "%s %s not found", d.res.Name, id)}
 	}
-	u.n, u.old = n, n.obj
+	u.n, u.old = n, n.Obj
 	if d.uuid != "" && d.uuid != id {
 		return badRequest("uuid", "uuid cannot be changed (%s in body, %s in path)", d.uuid, id)
 	}
-	if len(d.fqName) > 0 && model.FQNameString(d.fqName) != n.obj.FQNameString() {
+	if len(d.fqName) > 0 && model.FQNameString(d.fqName) != n.Obj.FQNameString() {
 		return badRequest("fq_name", "fq_name cannot be changed")
 	}
-	if d.parentType != "" && n.obj.ParentType != "" && d.parentType != n.obj.ParentType {
+	if d.parentType != "" && n.Obj.ParentType != "" && d.parentType != n.Obj.ParentType {
 		return badRequest("parent_type", "parent cannot be changed")
 	}
-	o := n.obj.Clone()
+	o := n.Obj.Clone()
 	u.o = o
 	for name, raw := range d.props {
 		p := d.res.Prop(name)
@@ -189,8 +189,8 @@ func (u *updateOp) prepare(id string) error {
 // the back-ref and allocation indexes in step.
 func (s *Server) emitUpdate(t *txn, n *node, o *model.Object) error {
 	k := s.keys
-	old := n.obj
-	t.mustBeUnchanged(k.Object(old.Type, old.UUID), n.modRev, notFound("uuid", "%s %s was deleted", old.Type, old.UUID))
+	old := n.Obj
+	t.mustBeUnchanged(k.Object(old.Type, old.UUID), n.ModRev, notFound("uuid", "%s %s was deleted", old.Type, old.UUID))
 	if err := t.putObject(k.Object(o.Type, o.UUID), o); err != nil {
 		return err
 	}

@@ -142,6 +142,9 @@ func startEmbedded(opts Options) (*embed.Etcd, error) {
 	cfg.InitialCluster = cfg.Name + "=" + pu.String()
 	if client == "none" {
 		// Still needs one listener; a unix socket in the data dir keeps it private.
+		if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+			return nil, fmt.Errorf("store: data dir: %w", err)
+		}
 		client = "unix://" + filepath.Join(cfg.Dir, "client.sock")
 	}
 	cu, err := parseURL("client", client)

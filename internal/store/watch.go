@@ -148,6 +148,16 @@ func (s *Store) Follow(ctx context.Context, fromRev int64, h Handler) error {
 	return ctx.Err()
 }
 
+// RequestProgress asks the watch of Follow for a progress notification, so
+// that the handler's revision moves past writes that carry no config event
+// (keys outside obj/, e.g. allocations or the useragent kv). Without it a
+// follower learns of those revisions only with the next object write.
+func (s *Store) RequestProgress(ctx context.Context) error {
+	// The client picks the watch stream by the context's metadata; Follow
+	// watches with WithRequireLeader, so the request must carry it too.
+	return s.Client.RequestProgress(clientv3.WithRequireLeader(ctx))
+}
+
 type handlerError struct{ err error }
 
 func (h handlerError) Error() string { return h.err.Error() }
