@@ -22,6 +22,7 @@ var (
 	ErrNotModified = errors.New("not modified")
 	ErrMethod      = errors.New("method not allowed")
 	ErrUnsupported = errors.New("unsupported media type")
+	ErrFenced      = errors.New("fencing token no longer valid")
 	errRetryTxn    = errors.New("apiserver: transaction lost a race, retry")
 )
 
@@ -76,6 +77,7 @@ var statusTable = []struct {
 	{ErrNotModified, http.StatusNotModified},
 	{ErrMethod, http.StatusMethodNotAllowed},
 	{ErrUnsupported, http.StatusUnsupportedMediaType},
+	{ErrFenced, http.StatusPreconditionFailed},
 }
 
 func httpStatus(err error) int {

@@ -64,6 +64,14 @@ func (s *Server) handle(pattern string, h handlerFunc) {
 
 func (s *Server) handleWith(pattern string, barrier bool, h handlerFunc) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			ctx, err := s.parseFence(r)
+			if err != nil {
+				writeError(w, err)
+				return
+			}
+			r = r.WithContext(ctx)
+		}
 		if barrier {
 			if err := s.readBarrier(r.Context()); err != nil {
 				writeError(w, err)

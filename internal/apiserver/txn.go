@@ -6,6 +6,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -24,6 +27,8 @@ type guard struct {
 	createRev int64 // key exists with this create revision
 	modRev    int64 // key exists with this mod revision
 	fail      *Error
+	// strict: any failure of the guard is definite (fencing tokens).
+	strict bool
 }
 
 // txn collects the guards and operations of one API write, which commits
@@ -95,6 +100,12 @@ func (s *Server) commit(ctx context.Context, t *txn) (rev int64, err error) {
 			s.alloc.release(t.reserved)
 		}
 	}()
+	if f, ok := ctx.Value(fenceKey{}).(fence); ok {
+		t.guards = append(t.guards, guard{
+			cmp: clientv3.Compare(clientv3.CreateRevision(f.key), "=", f.rev), key: f.key, createRev: f.rev, strict: true,
+			fail: apiErr(ErrFenced, FenceHeader, "writer's lease %s@%d is no longer held", f.key, f.rev),
+		})
+	}
 	cmps := make([]clientv3.Cmp, len(t.guards))
 	for i := range t.guards {
 		cmps[i] = t.guards[i].cmp
@@ -161,14 +172,14 @@ func (s *Server) diagnose(ctx context.Context, t *txn) error {
 		// A missing key where a revision was expected is definite only
 		// when the guard says so; a different revision means the cache
 		// was behind.
-		if g.fail != nil && (g.absent || len(kvs) == 0) {
+		if g.fail != nil && (g.absent || g.strict || len(kvs) == 0) {
 			if firstFail == nil {
 				firstFail = g.fail
 			}
 		}
 	}
 	// Let the cache catch up with what beat us before the caller retries.
-	if err := s.cache.WaitRev(ctx, resp.Header.Revision); err != nil {
+	if err := s.waitCache(ctx, resp.Header.Revision); err != nil {
 		return apiErr(ErrUnavailable, "", "cache did not catch up: %v", err)
 	}
 	if firstFail != nil {
@@ -197,6 +208,40 @@ func (s *Server) retry(ctx context.Context, attempt func() (*txn, error)) (*txn,
 		return t, nil
 	}
 	return nil, apiErr(ErrUnavailable, "", "write kept losing races: %v", last)
+}
+
+// FenceHeader lets a writer that holds an etcd lease-backed key (a leader
+// elected through etcd, such as the schema transformer) make its write
+// conditional on still holding it: "<key>@<create-revision>". The key must
+// lie under the store prefix. A write whose fence is gone fails with 412
+// and changes nothing, so a deposed leader can never write after its
+// successor has started.
+const FenceHeader = "X-Contrail-Fence"
+
+type fenceKey struct{}
+
+type fence struct {
+	key string
+	rev int64
+}
+
+func (s *Server) parseFence(r *http.Request) (context.Context, error) {
+	v := r.Header.Get(FenceHeader)
+	if v == "" {
+		return r.Context(), nil
+	}
+	i := strings.LastIndexByte(v, '@')
+	if i <= 0 {
+		return nil, badRequest(FenceHeader, "%q is not <key>@<revision>", v)
+	}
+	rev, err := strconv.ParseInt(v[i+1:], 10, 64)
+	if err != nil || rev <= 0 {
+		return nil, badRequest(FenceHeader, "%q: revision must be a positive integer", v)
+	}
+	if !strings.HasPrefix(v[:i], s.keys.Prefix) {
+		return nil, badRequest(FenceHeader, "fence key must be under %s", s.keys.Prefix)
+	}
+	return context.WithValue(r.Context(), fenceKey{}, fence{key: v[:i], rev: rev}), nil
 }
 
 // TxnShape describes one write transaction: its guards and its writes.
