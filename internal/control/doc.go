@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package control is the control node (the original's contrail-control)
+// towards the compute nodes: an XMPP server for vrouter agents that takes
+// their routes into per-instance tables, leaks them between instances by
+// route target, sends every agent the routes of the instances it
+// subscribed to, and pushes each agent the part of the config graph that
+// its virtual-router reaches.
+//
+// Ownership: one event loop goroutine owns the RIB, the sessions' routing
+// subscriptions and the instance configuration; sessions and the config
+// follower talk to it by posting closures (Server.post). Each session has
+// a reader goroutine (decodes stanzas, posts them) and a writer goroutine
+// (drains an unbounded but capped output queue, sends keepalives), so a
+// slow agent never blocks the loop or another agent.
+//
+// Shutdown order (Start returns after all of it): stop accepting, close
+// every session (their goroutines end), stop the config follower, stop the
+// loop, stop the introspect server.
+package control
