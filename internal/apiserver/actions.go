@@ -82,6 +82,9 @@ func (s *Server) readAction(w http.ResponseWriter, r *http.Request, v any) error
 	if err := dec.Decode(v); err != nil {
 		return badRequest("", "malformed request: %s", jsonErrText(err))
 	}
+	if !atEOF(dec) {
+		return badRequest("", "malformed request: data after the top-level value")
+	}
 	return nil
 }
 
@@ -124,15 +127,18 @@ func (s *Server) idToFQName(w http.ResponseWriter, r *http.Request) error {
 	if err := s.readAction(w, r, &req); err != nil {
 		return err
 	}
-	s.cache.RLock()
-	n := s.cache.Get(strings.ToLower(req.UUID))
+	ctx, cancel := s.timeout(r)
+	defer cancel()
 	var out map[string]any
-	if n != nil {
+	if err := s.withFresh(ctx, func() error {
+		n := s.cache.Get(strings.ToLower(req.UUID))
+		if n == nil {
+			return errMiss{notFound("uuid", "UUID %s not found", req.UUID)}
+		}
 		out = map[string]any{"fq_name": n.Obj.FQName, "type": n.Obj.Type}
-	}
-	s.cache.RUnlock()
-	if out == nil {
-		return notFound("uuid", "UUID %s not found", req.UUID)
+		return nil
+	}); err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -176,20 +182,21 @@ func (s *Server) refUpdate(w http.ResponseWriter, r *http.Request) error {
 		if len(req.RefFQName) == 0 {
 			return badRequest("ref-uuid", "ref-uuid or ref-fq-name is required")
 		}
-		s.cache.RLock()
-		u, ok := s.cache.LookupFQ(req.RefType, req.RefFQName)
-		s.cache.RUnlock()
-		if !ok {
-			return notFound("ref-fq-name", "%s %s not found", req.RefType, model.FQNameString(req.RefFQName))
+		if err := s.withFresh(ctx, func() error {
+			u, ok := s.cache.LookupFQ(req.RefType, req.RefFQName)
+			if !ok {
+				return errMiss{notFound("ref-fq-name", "%s %s not found", req.RefType, model.FQNameString(req.RefFQName))}
+			}
+			refUUID = u
+			return nil
+		}); err != nil {
+			return err
 		}
-		refUUID = u
 	}
-	_, err = s.retry(ctx, func() (*txn, error) {
-		s.cache.RLock()
-		defer s.cache.RUnlock()
+	_, err = s.retryFresh(ctx, func() (*txn, error) {
 		n := s.cache.Get(id)
 		if n == nil || n.Obj.Type != res.Name {
-			return nil, notFound("uuid", "%s %s not found", res.Name, id)
+			return nil, errMiss{notFound("uuid", "%s %s not found", res.Name, id)}
 		}
 		refs := make([]refInput, 0, len(n.Obj.Refs[field])+1)
 		for _, r := range n.Obj.Refs[field] {
@@ -208,9 +215,6 @@ func (s *Server) refUpdate(w http.ResponseWriter, r *http.Request) error {
 		}
 		u := &updateOp{s: s, t: &txn{}, d: d}
 		if err := u.prepare(id); err != nil {
-			if m, ok := err.(errMiss); ok {
-				return nil, m.err
-			}
 			return nil, err
 		}
 		if req.Relax && op == "ADD" {
@@ -244,12 +248,10 @@ func (s *Server) refRelax(w http.ResponseWriter, r *http.Request) error {
 	id, refID := strings.ToLower(req.UUID), strings.ToLower(req.RefUUID)
 	ctx, cancel := s.timeout(r)
 	defer cancel()
-	_, err := s.retry(ctx, func() (*txn, error) {
-		s.cache.RLock()
-		defer s.cache.RUnlock()
+	_, err := s.retryFresh(ctx, func() (*txn, error) {
 		n := s.cache.Get(id)
 		if n == nil {
-			return nil, notFound("uuid", "%s not found", id)
+			return nil, errMiss{notFound("uuid", "%s not found", id)}
 		}
 		o := n.Obj.Clone()
 		found := false
@@ -262,7 +264,7 @@ func (s *Server) refRelax(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 		if !found {
-			return nil, notFound("ref-uuid", "%s has no reference to %s", id, refID)
+			return nil, errMiss{notFound("ref-uuid", "%s has no reference to %s", id, refID)}
 		}
 		t := &txn{}
 		return t, s.emitUpdate(t, n, o)
@@ -289,13 +291,20 @@ func collectionProp(res *schema.Resource, name string) (*schema.Property, error)
 func (s *Server) propCollectionGet(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	id := strings.ToLower(q.Get("uuid"))
-	s.cache.RLock()
-	n := s.cache.Get(id)
-	s.cache.RUnlock()
-	if n == nil {
-		return notFound("uuid", "%s not found", id)
+	ctx, cancel := s.timeout(r)
+	defer cancel()
+	var o *model.Object
+	if err := s.withFresh(ctx, func() error {
+		n := s.cache.Get(id)
+		if n == nil {
+			return errMiss{notFound("uuid", "%s not found", id)}
+		}
+		o = n.Obj
+		return nil
+	}); err != nil {
+		return err
 	}
-	res := schema.Lookup(n.Obj.Type)
+	res := schema.Lookup(o.Type)
 	names := splitList(q.Get("fields"))
 	if len(names) == 0 {
 		for _, p := range res.Props {
@@ -311,7 +320,7 @@ func (s *Server) propCollectionGet(w http.ResponseWriter, r *http.Request) error
 		if err != nil {
 			return err
 		}
-		items := collectionItems(n.Obj, p)
+		items := collectionItems(o, p)
 		if position != "" {
 			var one [][2]any
 			for _, it := range items {
@@ -373,20 +382,12 @@ func (s *Server) propCollectionUpdate(w http.ResponseWriter, r *http.Request) er
 	id := strings.ToLower(req.UUID)
 	ctx, cancel := s.timeout(r)
 	defer cancel()
-	s.cache.RLock()
-	n := s.cache.Get(id)
-	s.cache.RUnlock()
-	if n == nil {
-		return notFound("uuid", "%s not found", id)
-	}
-	res := schema.Lookup(n.Obj.Type)
-	_, err := s.retry(ctx, func() (*txn, error) {
-		s.cache.RLock()
-		defer s.cache.RUnlock()
+	_, err := s.retryFresh(ctx, func() (*txn, error) {
 		n := s.cache.Get(id)
 		if n == nil {
-			return nil, notFound("uuid", "%s not found", id)
+			return nil, errMiss{notFound("uuid", "%s not found", id)}
 		}
+		res := schema.Lookup(n.Obj.Type)
 		fields := map[string]json.RawMessage{}
 		lists := map[string][]any{}
 		for i, u := range req.Updates {
@@ -439,13 +440,13 @@ func (s *Server) propCollectionUpdate(w http.ResponseWriter, r *http.Request) er
 			case "modify":
 				j := find()
 				if j < 0 {
-					return nil, notFound(path+".position", "no element at position %s", pos)
+					return nil, errMiss{notFound(path+".position", "no element at position %s", pos)}
 				}
 				list[j] = val
 			case "delete":
 				j := find()
 				if j < 0 {
-					return nil, notFound(path+".position", "no element at position %s", pos)
+					return nil, errMiss{notFound(path+".position", "no element at position %s", pos)}
 				}
 				list = append(list[:j:j], list[j+1:]...)
 			default:
@@ -461,9 +462,6 @@ func (s *Server) propCollectionUpdate(w http.ResponseWriter, r *http.Request) er
 		}
 		up := &updateOp{s: s, t: &txn{}, d: d}
 		if err := up.prepare(id); err != nil {
-			if m, ok := err.(errMiss); ok {
-				return nil, m.err
-			}
 			return nil, err
 		}
 		return up.t, nil
@@ -558,15 +556,18 @@ func (s *Server) useragentKV(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) objPerms(w http.ResponseWriter, r *http.Request) error {
 	id := strings.ToLower(r.URL.Query().Get("uuid"))
-	s.cache.RLock()
-	n := s.cache.Get(id)
+	ctx, cancel := s.timeout(r)
+	defer cancel()
 	var perms2 json.RawMessage
-	if n != nil {
+	if err := s.withFresh(ctx, func() error {
+		n := s.cache.Get(id)
+		if n == nil {
+			return errMiss{notFound("uuid", "%s not found", id)}
+		}
 		perms2 = n.Obj.Props["perms2"]
-	}
-	s.cache.RUnlock()
-	if n == nil {
-		return notFound("uuid", "%s not found", id)
+		return nil
+	}); err != nil {
+		return err
 	}
 	// Authentication is not configured (aaa-mode no-auth): every caller is admin.
 	writeJSON(w, http.StatusOK, map[string]any{
@@ -580,12 +581,10 @@ func (s *Server) objPerms(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) changePerms2(r *http.Request, id string, fn func(p map[string]any) error) error {
 	ctx, cancel := s.timeout(r)
 	defer cancel()
-	_, err := s.retry(ctx, func() (*txn, error) {
-		s.cache.RLock()
-		defer s.cache.RUnlock()
+	_, err := s.retryFresh(ctx, func() (*txn, error) {
 		n := s.cache.Get(id)
 		if n == nil {
-			return nil, notFound("uuid", "%s not found", id)
+			return nil, errMiss{notFound("uuid", "%s not found", id)}
 		}
 		o := n.Obj.Clone()
 		p, _ := decodeProp(o, "perms2").(map[string]any)
@@ -700,12 +699,10 @@ func (s *Server) setTag(w http.ResponseWriter, r *http.Request) error {
 	id := strings.ToLower(objUUID)
 	ctx, cancel := s.timeout(r)
 	defer cancel()
-	_, err = s.retry(ctx, func() (*txn, error) {
-		s.cache.RLock()
-		defer s.cache.RUnlock()
+	_, err = s.retryFresh(ctx, func() (*txn, error) {
 		n := s.cache.Get(id)
 		if n == nil || n.Obj.Type != res.Name {
-			return nil, notFound("obj_uuid", "%s %s not found", objType, objUUID)
+			return nil, errMiss{notFound("obj_uuid", "%s %s not found", objType, objUUID)}
 		}
 		// Current tags by type, from the tag objects' names "<type>=<value>".
 		current := map[string][]string{} // tag type -> tag uuids
@@ -746,7 +743,7 @@ func (s *Server) setTag(w http.ResponseWriter, r *http.Request) error {
 				}
 				u, ok := s.cache.LookupFQ("tag", fq)
 				if !ok {
-					return "", notFound(tt, "tag %s not found", model.FQNameString(fq))
+					return "", errMiss{notFound(tt, "tag %s not found", model.FQNameString(fq))}
 				}
 				return u, nil
 			}
@@ -796,9 +793,6 @@ func (s *Server) setTag(w http.ResponseWriter, r *http.Request) error {
 		}
 		up := &updateOp{s: s, t: &txn{}, d: d}
 		if err := up.prepare(id); err != nil {
-			if m, ok := err.(errMiss); ok {
-				return nil, m.err
-			}
 			return nil, err
 		}
 		return up.t, nil
@@ -843,12 +837,10 @@ func (s *Server) ipAlloc(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := s.timeout(r)
 	defer cancel()
 	var addrs []string
-	_, err := s.retry(ctx, func() (*txn, error) {
-		s.cache.RLock()
-		defer s.cache.RUnlock()
+	_, err := s.retryFresh(ctx, func() (*txn, error) {
 		vn := s.cache.Get(id)
 		if vn == nil || vn.Obj.Type != "virtual-network" {
-			return nil, notFound("uuid", "virtual-network %s not found", id)
+			return nil, errMiss{notFound("uuid", "virtual-network %s not found", id)}
 		}
 		c := &createOp{s: s, t: &txn{}, o: &model.Object{UUID: "ip-alloc:" + id}}
 		req2 := addrRequest{prop: "ip_addr", family: req.Family}
@@ -875,8 +867,8 @@ func (s *Server) ipAlloc(w http.ResponseWriter, r *http.Request) error {
 			}
 			addrs = append(addrs, a.String())
 		}
-		// The network must still exist when the addresses are taken.
-		c.t.mustBeUnchanged(s.keys.Object(vn.Obj.Type, vn.Obj.UUID), vn.ModRev, nil)
+		// The network and its subnets must still be there when the addresses are taken.
+		s.guardSubnets(c.t, vn)
 		return c.t, nil
 	})
 	if err != nil {
@@ -894,30 +886,29 @@ func (s *Server) ipFree(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := strings.ToLower(r.PathValue("id"))
-	s.cache.RLock()
-	vn := s.cache.Get(id)
-	var subs []string
+	ctx, cancel := s.timeout(r)
+	defer cancel()
 	var keys []string
-	if vn != nil {
+	if err := s.withFresh(ctx, func() error {
+		vn := s.cache.Get(id)
+		if vn == nil || vn.Obj.Type != "virtual-network" {
+			return errMiss{notFound("uuid", "virtual-network %s not found", id)}
+		}
+		keys = keys[:0]
 		subnets := s.vnSubnets(s.cache, vn.Obj)
 		for _, str := range req.IPAddr {
 			a, err := netip.ParseAddr(str)
 			if err != nil {
-				s.cache.RUnlock()
 				return badRequest("ip_addr", "%q is not an IP address", str)
 			}
 			if sn := subnetFor(subnets, a); sn != nil {
 				keys = append(keys, s.keys.IP(sn.UUID, a.String()))
-				subs = append(subs, sn.UUID)
 			}
 		}
+		return nil
+	}); err != nil {
+		return err
 	}
-	s.cache.RUnlock()
-	if vn == nil {
-		return notFound("uuid", "virtual-network %s not found", id)
-	}
-	ctx, cancel := s.timeout(r)
-	defer cancel()
 	owner := "ip-alloc:" + id
 	for _, k := range keys {
 		// Only addresses from /ip-alloc are freed here; object addresses go with their object.
@@ -939,17 +930,20 @@ func (s *Server) subnetIPCount(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := strings.ToLower(r.PathValue("id"))
-	s.cache.RLock()
-	vn := s.cache.Get(id)
+	ctx, cancel := s.timeout(r)
+	defer cancel()
 	var uuids []string
-	var bad string
-	if vn != nil {
+	if err := s.withFresh(ctx, func() error {
+		vn := s.cache.Get(id)
+		if vn == nil || vn.Obj.Type != "virtual-network" {
+			return errMiss{notFound("uuid", "virtual-network %s not found", id)}
+		}
+		uuids = uuids[:0]
 		subnets := s.vnSubnets(s.cache, vn.Obj)
 		for _, str := range req.SubnetList {
 			p, err := netip.ParsePrefix(str)
 			if err != nil {
-				bad = str
-				break
+				return badRequest("subnet_list", "%q is not a prefix", str)
 			}
 			u := ""
 			for _, sn := range subnets {
@@ -959,16 +953,10 @@ func (s *Server) subnetIPCount(w http.ResponseWriter, r *http.Request) error {
 			}
 			uuids = append(uuids, u)
 		}
+		return nil
+	}); err != nil {
+		return err
 	}
-	s.cache.RUnlock()
-	if vn == nil {
-		return notFound("uuid", "virtual-network %s not found", id)
-	}
-	if bad != "" {
-		return badRequest("subnet_list", "%q is not a prefix", bad)
-	}
-	ctx, cancel := s.timeout(r)
-	defer cancel()
 	counts := make([]int64, len(uuids))
 	for i, u := range uuids {
 		if u == "" {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -103,13 +102,12 @@ func (s *Server) createDraft(ctx context.Context, d *draft, internal bool) (*mod
 				quota = c.quotaNeeded()
 			}
 			s.cache.RUnlock()
-			var miss errMiss
-			if errors.As(err, &miss) {
+			if staleable(err) {
 				s.alloc.release(c.t.reserved)
-				if more, err := s.refresh(ctx, &level); err != nil {
-					return nil, err
+				if more, rerr := s.refresh(ctx, &level); rerr != nil {
+					return nil, rerr
 				} else if !more {
-					return nil, miss.err
+					return nil, definite(err)
 				}
 				continue
 			}

@@ -60,10 +60,17 @@ func decodeJSON(body []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return badRequest("", "malformed JSON: %s", jsonErrText(err))
 	}
-	if dec.More() {
+	if !atEOF(dec) {
 		return badRequest("", "malformed JSON: data after the top-level value")
 	}
 	return nil
+}
+
+// atEOF reports whether only white space follows the value dec decoded.
+// (dec.More is not enough: it reports false before a stray '}' or ']'.)
+func atEOF(dec *json.Decoder) bool {
+	_, err := dec.Token()
+	return err == io.EOF
 }
 
 func jsonErrText(err error) string {

@@ -4,7 +4,6 @@ package apiserver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 
@@ -23,12 +22,11 @@ func (s *Server) deleteObject(ctx context.Context, typ, id string) error {
 			t := &txn{}
 			err := s.prepareDelete(t, typ, id)
 			s.cache.RUnlock()
-			var miss errMiss
-			if errors.As(err, &miss) {
-				if more, err := s.refresh(ctx, &level); err != nil {
-					return nil, err
+			if staleable(err) {
+				if more, rerr := s.refresh(ctx, &level); rerr != nil {
+					return nil, rerr
 				} else if !more {
-					return nil, miss.err
+					return nil, definite(err)
 				}
 				continue
 			}
@@ -42,7 +40,14 @@ func (s *Server) deleteObject(ctx context.Context, typ, id string) error {
 }
 
 // cascades reports whether child is deleted together with its parent.
+// Access-control-lists are derived children (the schema transformer makes
+// them from a network's policies or a group's rules): the original's delete
+// ignores derived children and leaves them to the transformer; here they go
+// with their parent in the same transaction, so none is left orphaned.
 func cascades(child *model.Object) bool {
+	if child.Type == "access-control-list" {
+		return true
+	}
 	if child.Type == "routing-instance" && child.ParentType == "virtual-network" {
 		var def bool
 		child.Prop("routing_instance_is_default", &def)
@@ -92,19 +97,20 @@ func (s *Server) prepareDelete(t *txn, typ, id string) error {
 		t.mustBeEmpty(s.keys.Children(c.Obj.UUID), conflict("", "Delete when children still present"))
 	}
 	s.emitDelete(t, n, true)
-	if n.Obj.Type == "virtual-network" {
-		// Addresses that /ip-alloc took from the network's own subnets
-		// are held by no object: they go with the network, as the
-		// original drops its subnet allocators. (Instance-ips holding
-		// addresses refer to the network and so block the delete.)
-		for i, r := range n.Obj.Refs["network_ipam_refs"] {
-			v, _ := decodeValue(r.Attr)
-			m, _ := v.(map[string]any)
-			subs, _ := ipam.ParseVnSubnets(fmt.Sprintf("network_ipam_refs[%d].attr", i), m)
-			for _, sn := range subs {
-				t.delPrefix(s.keys.IPs(sn.UUID))
-			}
-		}
+	// Addresses that /ip-alloc took from the subnets of a network or a
+	// flat-subnet IPAM are held by no object: they go with the subnets, as
+	// the original drops its subnet allocators. (Objects holding addresses
+	// refer to the network, which refers to the IPAM, so they block the
+	// delete; a subnet uuid belongs to one network or IPAM only.)
+	var own []*ipam.Subnet
+	switch n.Obj.Type {
+	case "virtual-network":
+		own = vnOwnSubnets(n.Obj)
+	case "network-ipam":
+		own = ipamOwnSubnets(n.Obj)
+	}
+	for _, sn := range own {
+		t.delPrefix(s.keys.IPs(sn.UUID))
 	}
 	// The cascaded children's index entries are deleted above; any other
 	// child created meanwhile makes the transaction fail.

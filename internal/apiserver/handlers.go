@@ -174,7 +174,7 @@ func (s *Server) postCollection(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := s.timeout(r)
 	defer cancel()
-	o, err := s.create(ctx, res, fields, false)
+	o, err := s.create(ctx, res, fields, fenced(ctx))
 	if err != nil {
 		return err
 	}
@@ -278,7 +278,7 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := s.timeout(r)
 	defer cancel()
-	o, err := s.update(ctx, res, id, fields, false)
+	o, err := s.update(ctx, res, id, fields, fenced(ctx))
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 
 	"github.com/google/uuid"
@@ -39,10 +40,21 @@ func hooksFor(typ string) *typeHooks { return hooks[typ] }
 func (s *Server) allocationKeys(c *cache, o *model.Object) []string {
 	switch o.Type {
 	case "virtual-network":
+		var keys []string
 		var id int64
 		if o.Prop("virtual_network_network_id", &id) {
-			return []string{s.keys.ID(vnIDPool.name, strconv.FormatInt(id, 10))}
+			keys = append(keys, s.keys.ID(vnIDPool.name, strconv.FormatInt(id, 10)))
 		}
+		for _, sn := range vnOwnSubnets(o) {
+			keys = append(keys, s.keys.ID(subnetPool, sn.UUID))
+		}
+		return keys
+	case "network-ipam":
+		var keys []string
+		for _, sn := range ipamOwnSubnets(o) {
+			keys = append(keys, s.keys.ID(subnetPool, sn.UUID))
+		}
+		return keys
 	case "security-group":
 		var id, conf int64
 		o.Prop("configured_security_group_id", &conf)
@@ -87,6 +99,101 @@ func subnetFor(subnets []*ipam.Subnet, a netip.Addr) *ipam.Subnet {
 		if sn.Contains(a) {
 			return sn
 		}
+	}
+	return nil
+}
+
+// subnetPool holds the subnet uuids of networks and flat-subnet IPAMs: a
+// subnet uuid scopes the addresses allocated in the subnet (ip/<uuid>/...),
+// so one belongs to one network or IPAM only.
+const subnetPool = "subnet"
+
+// vnOwnSubnets returns the subnets on a network's IPAM ref attrs (not those
+// of the flat-subnet IPAMs it refers to).
+func vnOwnSubnets(o *model.Object) []*ipam.Subnet {
+	var out []*ipam.Subnet
+	for i, r := range o.Refs["network_ipam_refs"] {
+		if len(r.Attr) == 0 {
+			continue
+		}
+		v, _ := decodeValue(r.Attr)
+		m, _ := v.(map[string]any)
+		subs, _ := ipam.ParseVnSubnets(fmt.Sprintf("network_ipam_refs[%d].attr", i), m)
+		out = append(out, subs...)
+	}
+	return out
+}
+
+// ipamOwnSubnets returns the subnets of an IPAM's ipam_subnets property.
+func ipamOwnSubnets(o *model.Object) []*ipam.Subnet {
+	raw, ok := o.Props["ipam_subnets"]
+	if !ok {
+		return nil
+	}
+	v, _ := decodeValue(raw)
+	m, _ := v.(map[string]any)
+	subs, _ := ipam.ParseIpamSubnets("ipam_subnets", m)
+	return subs
+}
+
+// claimSubnets takes the uuids of o's subnets that old (nil on create) did
+// not hold, refusing uuids that another network or IPAM holds.
+func (s *Server) claimSubnets(t *txn, o, old *model.Object, subs []*ipam.Subnet) error {
+	held := map[string]bool{}
+	if old != nil {
+		for _, k := range s.allocationKeys(s.cache, old) {
+			held[k] = true
+		}
+	}
+	for _, sn := range subs {
+		key := s.keys.ID(subnetPool, sn.UUID)
+		if held[key] {
+			continue
+		}
+		fail := conflict(sn.Path+".subnet_uuid", "subnet uuid %s is in use by another network or IPAM", sn.UUID)
+		if owner, used := s.cache.allocs[key]; used && owner != o.UUID {
+			return fail
+		}
+		t.mustBeAbsent(key, fail)
+		t.put(key, o.UUID)
+	}
+	return nil
+}
+
+// guardSubnets makes a write that allocates from vn's subnets retry when
+// the network, or a flat-subnet IPAM whose subnets it uses, changed
+// meanwhile: the subnet may be gone. Callers hold the cache read lock.
+func (s *Server) guardSubnets(t *txn, vn *node) {
+	t.mustBeUnchanged(s.keys.Object(vn.Obj.Type, vn.Obj.UUID), vn.ModRev, nil)
+	for _, r := range vn.Obj.Refs["network_ipam_refs"] {
+		if n := s.cache.Get(r.UUID); n != nil {
+			if _, flat := n.Obj.Props["ipam_subnets"]; flat {
+				t.mustBeUnchanged(s.keys.Object(n.Obj.Type, n.Obj.UUID), n.ModRev, nil)
+			}
+		}
+	}
+}
+
+// checkSubnetsEmpty refuses to drop subnets of old that are not in now
+// (same uuid and prefix) while they hold addresses.
+func (s *Server) checkSubnetsEmpty(t *txn, field string, old, now []*ipam.Subnet) error {
+	kept := map[string]bool{}
+	for _, sn := range now {
+		kept[sn.UUID+" "+sn.Prefix.String()] = true
+	}
+	for _, sn := range old {
+		if kept[sn.UUID+" "+sn.Prefix.String()] {
+			continue
+		}
+		prefix := s.keys.IP(sn.UUID, "")
+		fail := conflict(field, "Cannot delete IP block %s: addresses in use", sn.Prefix)
+		for k := range s.cache.allocs {
+			if len(k) > len(prefix) && k[:len(prefix)] == prefix {
+				return fail
+			}
+		}
+		// Guard: no address was allocated in it meanwhile.
+		t.mustBeEmpty(prefix, fail)
 	}
 	return nil
 }
@@ -151,6 +258,9 @@ func vnCreate(c *createOp) error {
 		c.setProp("virtual_network_network_id", json.Number(strconv.FormatInt(n, 10)))
 	}
 	if err := fillVNSubnets(c.s, c.o, nil); err != nil {
+		return err
+	}
+	if err := s.claimSubnets(c.t, c.o, nil, vnOwnSubnets(c.o)); err != nil {
 		return err
 	}
 	// The primary routing instance, created with the network as the
@@ -244,25 +354,11 @@ func vnUpdate(u *updateOp) error {
 	if err := fillVNSubnets(u.s, u.o, u.old); err != nil {
 		return err
 	}
+	if err := u.s.claimSubnets(u.t, u.o, u.old, vnOwnSubnets(u.o)); err != nil {
+		return err
+	}
 	// Subnets that go away must not hold addresses.
-	now := map[string]bool{}
-	for _, sn := range u.s.vnSubnets(u.s.cache, u.o) {
-		now[sn.UUID] = true
-	}
-	for _, sn := range u.s.vnSubnets(u.s.cache, u.old) {
-		if now[sn.UUID] {
-			continue
-		}
-		prefix := u.s.keys.IP(sn.UUID, "")
-		for k := range u.s.cache.allocs {
-			if len(k) > len(prefix) && k[:len(prefix)] == prefix {
-				return conflict("network_ipam_refs", "Cannot delete IP block %s: addresses in use", sn.Prefix)
-			}
-		}
-		// Guard: no address was allocated in it meanwhile.
-		u.t.mustBeEmpty(prefix, conflict("network_ipam_refs", "Cannot delete IP block %s: addresses in use", sn.Prefix))
-	}
-	return nil
+	return u.s.checkSubnetsEmpty(u.t, "network_ipam_refs", u.s.vnSubnets(u.s.cache, u.old), u.s.vnSubnets(u.s.cache, u.o))
 }
 
 // --- security-group ---
@@ -429,6 +525,7 @@ func iipCreate(c *createOp) error {
 	if err != nil {
 		return err
 	}
+	c.s.guardSubnets(c.t, vn)
 	c.setProp("instance_ip_address", a.String())
 	c.setProp("subnet_uuid", sn.UUID)
 	if a.Is4() {
@@ -500,6 +597,7 @@ func poolAddrCreate(c *createOp, prop, familyProp string) error {
 	if err != nil {
 		return err
 	}
+	c.s.guardSubnets(c.t, vn)
 	c.setProp(prop, a.String())
 	if a.Is4() {
 		c.setProp(familyProp, "v4")
@@ -523,16 +621,31 @@ func aliasUpdate(u *updateOp) error { return u.immutable("alias_ip_address") }
 
 // --- network-ipam ---
 
-func ipamCreate(c *createOp) error { return fillIpamSubnets(c.o) }
+func ipamCreate(c *createOp) error {
+	if err := fillIpamSubnets(c.o, nil); err != nil {
+		return err
+	}
+	return c.s.claimSubnets(c.t, c.o, nil, ipamOwnSubnets(c.o))
+}
 
 func ipamUpdate(u *updateOp) error {
 	if _, ok := u.d.props["ipam_subnets"]; !ok {
-		return nil
+		if !slices.Contains(u.d.nulls, "ipam_subnets") {
+			return nil
+		}
+	} else if err := fillIpamSubnets(u.o, u.old); err != nil {
+		return err
 	}
-	return fillIpamSubnets(u.o)
+	if err := u.s.claimSubnets(u.t, u.o, u.old, ipamOwnSubnets(u.o)); err != nil {
+		return err
+	}
+	// Subnets that go away must not hold addresses.
+	return u.s.checkSubnetsEmpty(u.t, "ipam_subnets", ipamOwnSubnets(u.old), ipamOwnSubnets(u.o))
 }
 
-func fillIpamSubnets(o *model.Object) error {
+// fillIpamSubnets validates the ipam_subnets of an IPAM and fills their
+// defaults and uuids; subnets that existed in old keep their uuid.
+func fillIpamSubnets(o, old *model.Object) error {
 	raw, ok := o.Props["ipam_subnets"]
 	if !ok {
 		return nil
@@ -543,9 +656,19 @@ func fillIpamSubnets(o *model.Object) error {
 	if err != nil {
 		return ipamErr(err)
 	}
+	oldUUIDs := map[string]string{} // prefix -> subnet uuid
+	if old != nil {
+		for _, sn := range ipamOwnSubnets(old) {
+			oldUUIDs[sn.Prefix.String()] = sn.UUID
+		}
+	}
 	for _, sn := range subs {
 		if sn.UUID == "" {
-			sn.UUID = uuid.NewString()
+			if u, ok := oldUUIDs[sn.Prefix.String()]; ok {
+				sn.UUID = u
+			} else {
+				sn.UUID = uuid.NewString()
+			}
 		}
 	}
 	ipam.FillIpamSubnets(m, subs)

@@ -169,6 +169,12 @@ func (s *Server) writeList(w http.ResponseWriter, r *http.Request, res *schema.R
 	b := getBuf()
 	defer putBuf(b)
 	v := &view{base: baseURL(r), excludeHrefs: lq.excludeHrefs}
+	// The plain form shows the asked-for properties, refs, back-refs and
+	// children besides the identity.
+	var fv *view
+	if lq.fields != nil && !lq.detail {
+		fv = &view{base: v.base, fields: lq.fields, excludeHrefs: lq.excludeHrefs}
+	}
 	if lq.detail {
 		v.fields = nil
 		if lq.fields != nil {
@@ -291,13 +297,8 @@ func (s *Server) writeList(w http.ResponseWriter, r *http.Request, res *schema.R
 		writeStrings(b, n.Obj.FQName)
 		b.WriteString(`,"uuid":`)
 		writeString(b, u)
-		for f := range lq.fields {
-			if raw, ok := n.Obj.Props[f]; ok {
-				b.WriteString(`,"`)
-				b.WriteString(f)
-				b.WriteString(`":`)
-				b.Write(raw)
-			}
+		if fv != nil {
+			s.renderFields(b, n, fv)
 		}
 		b.WriteByte('}')
 	}

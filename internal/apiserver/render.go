@@ -83,6 +83,14 @@ func (s *Server) renderObject(b *bytes.Buffer, n *node, v *view) {
 		b.WriteString(`,"href":`)
 		v.href(b, o.Type, o.UUID)
 	}
+	s.renderFields(b, n, v)
+	b.WriteByte('}')
+}
+
+// renderFields writes the properties, refs, back-refs and children of n
+// that v wants, each preceded by a comma. Callers hold the cache read lock.
+func (s *Server) renderFields(b *bytes.Buffer, n *node, v *view) {
+	o := n.Obj
 	props := make([]string, 0, len(o.Props))
 	for k := range o.Props {
 		if v.want(k) {
@@ -139,7 +147,6 @@ func (s *Server) renderObject(b *bytes.Buffer, n *node, v *view) {
 	if !v.excludeChildren && len(n.Children) > 0 {
 		s.renderGroups(b, v, n.Children, schema.ChildrenField, nil)
 	}
-	b.WriteByte('}')
 }
 
 // renderGroups writes back-refs or children, grouped by type and sorted by uuid.

@@ -244,6 +244,16 @@ func (s *Server) parseFence(r *http.Request) (context.Context, error) {
 	return context.WithValue(r.Context(), fenceKey{}, fence{key: v[:i], rev: rev}), nil
 }
 
+// fenced reports whether the request carries a fence. Only a daemon that
+// holds an election key in the store (the schema transformer, the service
+// monitor) can send a valid one, so a fenced create or update is a system
+// write: like the server's own writes it may set system-only properties
+// (access_control_list_entries, static_route_entries, ...).
+func fenced(ctx context.Context) bool {
+	_, ok := ctx.Value(fenceKey{}).(fence)
+	return ok
+}
+
 // TxnShape describes one write transaction: its guards and its writes.
 type TxnShape struct {
 	Guards  []GuardShape

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"time"
 
 	"github.com/contrail-go/contrail/internal/model"
@@ -75,13 +74,12 @@ func (s *Server) updateDraft(ctx context.Context, id string, d *draft, internal 
 			u := &updateOp{s: s, t: &txn{}, d: d, internal: internal}
 			err := u.prepare(id)
 			s.cache.RUnlock()
-			var miss errMiss
-			if errors.As(err, &miss) {
+			if staleable(err) {
 				s.alloc.release(u.t.reserved)
-				if more, err := s.refresh(ctx, &level); err != nil {
-					return nil, err
+				if more, rerr := s.refresh(ctx, &level); rerr != nil {
+					return nil, rerr
 				} else if !more {
-					return nil, miss.err
+					return nil, definite(err)
 				}
 				continue
 			}

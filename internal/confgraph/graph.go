@@ -15,6 +15,8 @@ package confgraph
 import (
 	"context"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/contrail-go/contrail/internal/model"
@@ -236,7 +238,7 @@ func (g *Graph) insert(e store.Entry, rev int64) {
 		fq = map[string]string{}
 		g.byFQ[o.Type] = fq
 	}
-	fq[o.FQNameString()] = o.UUID
+	fq[fqKey(o.FQName)] = o.UUID
 	ts := g.byType[o.Type]
 	if ts == nil {
 		ts = &typeSet{nodes: map[string]*Node{}}
@@ -304,8 +306,8 @@ func (g *Graph) remove(uuid string, rev int64) {
 	}
 	g.unlink(o, rev)
 	delete(g.byUUID, uuid)
-	if fq := g.byFQ[o.Type]; fq != nil && fq[o.FQNameString()] == uuid {
-		delete(fq, o.FQNameString())
+	if fq := g.byFQ[o.Type]; fq != nil && fq[fqKey(o.FQName)] == uuid {
+		delete(fq, fqKey(o.FQName))
 	}
 	if ts := g.byType[o.Type]; ts != nil {
 		delete(ts.nodes, uuid)
@@ -318,11 +320,39 @@ func (g *Graph) Get(uuid string) *Node { return g.byUUID[uuid] }
 
 // LookupFQ returns the uuid of (type, fq-name); callers hold the read lock.
 func (g *Graph) LookupFQ(typ string, fq []string) (string, bool) {
-	u, ok := g.byFQ[typ][model.FQNameString(fq)]
+	u, ok := g.byFQ[typ][fqKey(fq)]
 	return u, ok
 }
 
-// LookupFQString is LookupFQ with a ':'-joined fq-name.
+// fqKey is the index key of an fq-name: its ':'-joined form, except when
+// that is ambiguous (["a", "b:c"] and ["a:b", "c"] both join to "a:b:c"):
+// names of several components one of which holds a ':' get a quoted form,
+// marked by a leading NUL that no plain key has.
+func fqKey(fq []string) string {
+	quote := false
+	for _, c := range fq {
+		if strings.IndexByte(c, 0) >= 0 || len(fq) > 1 && strings.IndexByte(c, ':') >= 0 {
+			quote = true
+			break
+		}
+	}
+	if !quote {
+		return model.FQNameString(fq)
+	}
+	var b strings.Builder
+	b.WriteByte(0)
+	for i, c := range fq {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		b.WriteString(strconv.Quote(c))
+	}
+	return b.String()
+}
+
+// LookupFQString is LookupFQ with a ':'-joined fq-name. Names whose
+// components hold a ':' (other than one-component names, such as route
+// targets) are found only by LookupFQ.
 func (g *Graph) LookupFQString(typ, fq string) (string, bool) {
 	u, ok := g.byFQ[typ][fq]
 	return u, ok
