@@ -40,6 +40,10 @@ type Options struct {
 	DialTimeout time.Duration
 	// Logger for store events; discarded when nil.
 	Logger *slog.Logger
+	// UnsafeNoFsync makes the embedded etcd skip fsync: for tests only,
+	// where a crash loses nothing of value and a loaded disk must not make
+	// requests time out.
+	UnsafeNoFsync bool
 }
 
 // Store is an open connection to the config store.
@@ -125,6 +129,7 @@ func startEmbedded(opts Options) (*embed.Etcd, error) {
 	cfg.AutoCompactionMode = "revision"
 	cfg.AutoCompactionRetention = "100000"
 	cfg.SnapshotCount = 50000
+	cfg.UnsafeNoFsync = opts.UnsafeNoFsync
 	client := opts.ClientListen
 	if client == "" {
 		client = "http://127.0.0.1:2379"

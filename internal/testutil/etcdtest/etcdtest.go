@@ -41,6 +41,8 @@ func StartIn(t testing.TB, dir string) *store.Store {
 			DataDir:      dir,
 			ClientListen: fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)),
 			PeerListen:   fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)),
+			// Tests of logic need no durability; crash tests use the real binary.
+			UnsafeNoFsync: true,
 		})
 		if err == nil {
 			t.Cleanup(func() { s.Close() })
