@@ -472,55 +472,57 @@ func (s *Server) agentEndOfRib(sess *session) {
 }
 
 // flushRoutes sends every changed route to the agents subscribed to its
-// instance, batched per agent and items node.
+// instance. The items of one instance and family are encoded once and the
+// same bytes go to every subscriber; only the message envelope (its "to")
+// differs per agent.
 func (s *Server) flushRoutes() {
-	type batchKey struct {
-		sess *session
-		node string
-	}
-	type batch struct {
+	type nodeBatch struct {
+		inst     string
 		items    []xmpp.Item
 		retracts []string
 	}
-	var order []batchKey
-	batches := map[batchKey]*batch{}
+	var order []string
+	batches := map[string]*nodeBatch{}
 	s.rib.Drain(0, func(inst string, fam rib.Family, key rib.Key, best []*rib.Path) {
-		subs := s.instSubs[inst]
-		if len(subs) == 0 {
+		if len(s.instSubs[inst]) == 0 {
 			return
 		}
 		node := xmpp.ItemsNode(xmppFamily(fam), inst)
-		var entry xmpp.Entry
-		if len(best) > 0 {
-			entry = entryFor(fam, key, best)
+		b := batches[node]
+		if b == nil {
+			b = &nodeBatch{inst: inst}
+			batches[node] = b
+			order = append(order, node)
 		}
-		id := key.ItemID()
-		for sess, sub := range subs {
+		if len(best) > 0 {
+			b.items = append(b.items, xmpp.Item{ID: key.ItemID(), Entry: entryFor(fam, key, best)})
+		} else {
+			b.retracts = append(b.retracts, key.ItemID())
+		}
+	})
+	perSession := map[*session][]byte{}
+	var ub xmpp.UpdateBuilder
+	for _, node := range order {
+		b := batches[node]
+		updates := ub.Build(node, b.items, b.retracts)
+		events := make([][]byte, len(updates))
+		for i, u := range updates {
+			events[i] = u.AppendEvent(nil)
+		}
+		for sess, sub := range s.instSubs[b.inst] {
 			if sub.noRibOut {
 				continue
 			}
-			bk := batchKey{sess, node}
-			b := batches[bk]
-			if b == nil {
-				b = &batch{}
-				batches[bk] = b
-				order = append(order, bk)
+			buf := perSession[sess]
+			to := xmpp.JID(sess.name, xmpp.ResourceBGPPeer)
+			for _, ev := range events {
+				buf = xmpp.AppendMessage(buf, xmpp.ControlNodeJID, to, ev)
 			}
-			if entry != nil {
-				b.items = append(b.items, xmpp.Item{ID: id, Entry: entry})
-			} else {
-				b.retracts = append(b.retracts, id)
-			}
+			perSession[sess] = buf
 		}
-	})
-	for _, bk := range order {
-		b := batches[bk]
-		ub := xmpp.UpdateBuilder{To: xmpp.JID(bk.sess.name, xmpp.ResourceBGPPeer)}
-		var buf []byte
-		for _, u := range ub.Build(bk.node, b.items, b.retracts) {
-			buf = u.AppendMarshal(buf)
-		}
-		bk.sess.send(buf)
+	}
+	for sess, buf := range perSession {
+		sess.send(buf)
 	}
 }
 

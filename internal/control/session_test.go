@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package control
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/contrail-go/contrail/internal/agent/controller"
+	"github.com/contrail-go/contrail/internal/packet/xmpp"
+)
+
+// selfSigned makes a certificate for 127.0.0.1 and a pool that trusts it.
+func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "control"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, BasicConstraintsValid: true, IsCA: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
+}
+
+func TestSTARTTLSSession(t *testing.T) {
+	cert, pool := selfSigned(t)
+	e := newEnv(t, Config{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}})
+	ri := e.network("vn1")
+	a := &agent{t: t, routes: map[string]map[string]xmpp.Entry{}, config: map[string]*xmpp.ConfigNode{},
+		links: map[string]bool{}, notify: make(chan struct{}, 1)}
+	c, err := controller.Dial(context.Background(), controller.Config{Server: e.addr, Name: "tls-agent",
+		TLS: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}}, a)
+	if err != nil {
+		t.Fatalf("TLS session: %v", err)
+	}
+	defer c.Close()
+	a.c = c
+	c.Subscribe(ri, 1)
+	c.Publish(ri, vmRoute("10.1.1.3/32", "192.0.2.1", 17, "vn1"), false)
+	a.waitFor("own route over TLS", func() bool { return a.route(ri, "10.1.1.3/32") != nil })
+
+	// A client that does not do STARTTLS gets nothing.
+	plain, err := controller.Dial(context.Background(), controller.Config{Server: e.addr, Name: "plain", HoldTime: 3 * time.Second}, a)
+	if err == nil {
+		plain.Subscribe(ri, 1)
+		select {
+		case <-plain.Done():
+		case <-time.After(20 * time.Second):
+			t.Fatal("a session that skipped STARTTLS stayed up")
+		}
+	}
+}
+
+func TestHoldTimerClosesSilentAndSlowSessions(t *testing.T) {
+	e := newEnv(t, Config{HoldTime: 2 * time.Second})
+	// Silent after the stream open, and slowloris: a stanza that never ends.
+	for _, drip := range []bool{false, true} {
+		conn, err := net.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.Write((&xmpp.StreamHeader{From: "slow", To: xmpp.ControlNodeJID}).Encode())
+		start := time.Now()
+		closed := make(chan struct{})
+		go func() {
+			buf := make([]byte, 4096)
+			for {
+				if _, err := conn.Read(buf); err != nil {
+					close(closed)
+					return
+				}
+			}
+		}()
+		if drip {
+			go func() {
+				for _, b := range []byte("<iq type='set'><pubsub xmlns='http://jabber.org/protocol/pubsub'>") {
+					if _, err := conn.Write([]byte{b}); err != nil {
+						return
+					}
+					time.Sleep(300 * time.Millisecond)
+				}
+			}()
+		}
+		select {
+		case <-closed:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("drip=%v: session not closed by the hold timer", drip)
+		}
+		if d := time.Since(start); d < 1500*time.Millisecond {
+			t.Errorf("drip=%v: closed after %v, before the hold time", drip, d)
+		}
+		conn.Close()
+	}
+}
+
+func TestUnknownFamilyClosesSession(t *testing.T) {
+	e := newEnv(t, Config{})
+	ri := e.network("vn1")
+	a := e.agent("odd")
+	a.c.Subscribe(ri, 1)
+	entry := vmRoute("10.1.1.3/32", "192.0.2.1", 17, "vn1")
+	entry.NLRI.AF = 99
+	a.c.Publish(ri, entry, false)
+	select {
+	case <-a.c.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("a publish of an unknown family did not close the session")
+	}
+}
