@@ -4,8 +4,8 @@ package control
 
 import (
 	"context"
-	"net/http"
 	"fmt"
+	"net/http"
 	"sort"
 	"time"
 
@@ -185,4 +185,3 @@ type notReady struct{}
 func (notReady) Error() string { return "XMPP listener not up yet" }
 
 var errNotReady error = notReady{}
-
