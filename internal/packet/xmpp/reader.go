@@ -91,16 +91,14 @@ type Reader struct {
 }
 
 // NewReader returns a Reader on r that refuses stanzas longer than
-// maxStanza bytes; maxStanza <= 0 means DefaultMaxStanza.
+// maxStanza bytes; maxStanza <= 0 means DefaultMaxStanza, and values above
+// 1 GiB are taken as 1 GiB.
 func NewReader(r io.Reader, maxStanza int) *Reader {
 	if maxStanza <= 0 {
 		maxStanza = DefaultMaxStanza
 	}
-	size := readChunk
-	if maxStanza+readChunk < size {
-		size = maxStanza + readChunk
-	}
-	return &Reader{src: r, max: maxStanza, buf: make([]byte, size)}
+	maxStanza = min(maxStanza, 1<<30)
+	return &Reader{src: r, max: maxStanza, buf: make([]byte, readChunk)}
 }
 
 // Buffered returns the number of bytes read from the underlying reader and
