@@ -19,6 +19,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -257,6 +258,42 @@ func (a *agent) Update(u *xmpp.Update) {
 }
 
 func (a *agent) Config(*xmpp.Config) {}
+
+// UpdateRaw scans an update message for its items node and item ids
+// without building a tree: the simulated agents must cost the benchmark
+// process little, or they would take the CPU the control node is measured on.
+func (a *agent) UpdateRaw(raw []byte) {
+	node := attrAfter(raw, []byte(`<items node="`))
+	u := &xmpp.Update{Node: string(node)}
+	rest := raw
+	for {
+		i := bytes.Index(rest, []byte(`<item id="`))
+		j := bytes.Index(rest, []byte(`<retract id="`))
+		switch {
+		case i < 0 && j < 0:
+			a.Update(u)
+			return
+		case j < 0 || (i >= 0 && i < j):
+			rest = rest[i+len(`<item id="`):]
+			u.Items = append(u.Items, xmpp.Item{ID: string(rest[:bytes.IndexByte(rest, '"')])})
+		default:
+			rest = rest[j+len(`<retract id="`):]
+			u.Retracts = append(u.Retracts, string(rest[:bytes.IndexByte(rest, '"')]))
+		}
+	}
+}
+
+func attrAfter(b, prefix []byte) []byte {
+	i := bytes.Index(b, prefix)
+	if i < 0 {
+		return nil
+	}
+	b = b[i+len(prefix):]
+	if j := bytes.IndexByte(b, '"'); j >= 0 {
+		return b[:j]
+	}
+	return nil
+}
 
 func (a *agent) waitCount(ok func(int) bool) {
 	deadline := time.Now().Add(120 * time.Second)

@@ -33,6 +33,13 @@ type Handler interface {
 	Config(c *xmpp.Config)
 }
 
+// RawUpdateHandler may be implemented by a Handler that wants route update
+// messages undecoded (a load generator that only counts item ids): the
+// client then calls UpdateRaw with the message's bytes instead of Update.
+type RawUpdateHandler interface {
+	UpdateRaw(raw []byte)
+}
+
 // Config configures a client.
 type Config struct {
 	// Server is the control node's XMPP address, "ip:port".
@@ -94,6 +101,9 @@ func Dial(ctx context.Context, cfg Config, h Handler) (*Client, error) {
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("controller: open stream with %s: %w", cfg.Server, err)
+	}
+	if _, ok := h.(RawUpdateHandler); ok {
+		rd.RawMessages = true
 	}
 	go c.read(rd)
 	go c.keepalive()
@@ -218,6 +228,11 @@ func (c *Client) read(rd *xmpp.Reader) {
 		}
 		switch f.Kind {
 		case xmpp.FrameMessage:
+			if rh, ok := c.h.(RawUpdateHandler); ok {
+				c.rxUpdates.Add(1)
+				rh.UpdateRaw(f.Raw)
+				continue
+			}
 			u, err := xmpp.DecodeMessage(f.Elem)
 			if err != nil {
 				c.log.Warn("bad update from control node", "err", err)

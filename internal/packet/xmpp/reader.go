@@ -88,6 +88,11 @@ type Reader struct {
 	rerr error // error returned by src, reported when its data is used up
 	err  error // sticky fatal error
 	sc   scanner
+
+	// RawMessages, when set, makes Next return <message> stanzas without
+	// parsing them: Frame.Elem is nil and only Frame.Raw is set. For
+	// consumers that scan messages themselves (load generators).
+	RawMessages bool
 }
 
 // NewReader returns a Reader on r that refuses stanzas longer than
@@ -216,6 +221,10 @@ func (r *Reader) unit() (Frame, bool, error) {
 		}
 		f.Kind = FrameHeader
 		f.Header = h
+		return f, true, nil
+	}
+	if r.RawMessages && localPart(sc.name) == "message" {
+		f.Kind = FrameMessage
 		return f, true, nil
 	}
 	el, err := ParseElement(raw)
