@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's one test command: installs what the tests need, then runs
-# vet, every Go test (unit, integration against a real embedded etcd,
-# end-to-end against the built binary) and a short run of every fuzz target.
+# vet, a short run of every fuzz target, and every Go test (unit,
+# integration against a real embedded etcd, end-to-end against the built
+# binary). The last line is the count of tests: "N passed, N failed, N skipped".
 #
 #   ./scripts/test.sh            everything (what CI runs)
 #   FUZZTIME=0 ./scripts/test.sh skip the fuzz smoke runs
@@ -11,21 +12,24 @@ cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
 echo "== go vet"
 go vet ./...
-
-echo "== go test"
-go test -count=1 -timeout 20m ./...
 
 FUZZTIME="${FUZZTIME:-5s}"
 if [ "$FUZZTIME" != "0" ]; then
   echo "== fuzz smoke ($FUZZTIME per target)"
   # Every Fuzz* function of the module, each run on its own for FUZZTIME.
   go list -f '{{.ImportPath}} {{.Dir}}' ./... | while read -r pkg dir; do
-    grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u | while read -r fn; do
+    { grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null || true; } | sed 's/^func //' | sort -u | while read -r fn; do
       echo "-- $pkg $fn"
-      go test -run '^$' -fuzz "^${fn}\$" -fuzztime "$FUZZTIME" "$pkg" >/tmp/fuzz.$$.log 2>&1 || { cat /tmp/fuzz.$$.log; exit 1; }
+      go test -run '^$' -fuzz "^${fn}\$" -fuzztime "$FUZZTIME" "$pkg" >"$tmp/fuzz.log" 2>&1 || { cat "$tmp/fuzz.log"; exit 1; }
     done
   done
 fi
-echo "== all tests passed"
+
+echo "== go test"
+go build -o "$tmp/testsummary" ./scripts/testsummary
+go test -count=1 -timeout 20m -json ./... | "$tmp/testsummary"
