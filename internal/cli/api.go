@@ -135,11 +135,15 @@ func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 }
 
 // startIntrospect serves the daemon's introspect pages.
-func startIntrospect(ctx context.Context, g *errgroup.Group, name, addr string, pprof bool, reg *prometheus.Registry, log *slog.Logger, cfg any, srv *apiserver.Server) error {
+// Each of more adds pages of another component of the process.
+func startIntrospect(ctx context.Context, g *errgroup.Group, name, addr string, pprof bool, reg *prometheus.Registry, log *slog.Logger, cfg any, srv *apiserver.Server, more ...func(*obs.Introspect)) error {
 	if addr == "" {
 		return nil
 	}
 	in := obs.NewIntrospect(name, reg, log, obs.WithPprof(pprof))
+	for _, add := range more {
+		add(in)
+	}
 	in.Handle("/config", "effective configuration", func(r *http.Request) (any, error) { return config.Dump(cfg), nil })
 	if srv != nil {
 		in.Handle("/Snh_ApiServerState", "config API server state", func(r *http.Request) (any, error) { return srv.State(), nil })
@@ -162,7 +166,7 @@ func startIntrospect(ctx context.Context, g *errgroup.Group, name, addr string, 
 }
 
 func runAllInOne(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var cfg APIConfig
+	var cfg AllInOneConfig
 	if err := loadConfig("all-in-one", args, &cfg, stderr, ""); err != nil {
 		return err
 	}
@@ -189,7 +193,20 @@ func runAllInOne(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		Registry:         reg,
 	})
 	g.Go(func() error { return srv.Start(ctx) })
-	if err := startIntrospect(ctx, g, "contrail-all-in-one", cfg.Introspect, cfg.Pprof, reg, log, &cfg, srv); err != nil {
+	schema, err := newAllInOneSchema(st, srv, reg, log)
+	if err != nil {
+		return err
+	}
+	g.Go(func() error { return schema.run(ctx) })
+	ctl, err := cfg.ControlConfig.server(st, log, reg)
+	if err != nil {
+		return err
+	}
+	g.Go(func() error { return ctl.Start(ctx) })
+	if err := startControlIntrospect(ctx, g, &cfg.ControlConfig, &cfg, cfg.Pprof, ctl, reg, log); err != nil {
+		return err
+	}
+	if err := startIntrospect(ctx, g, "contrail-all-in-one", cfg.Introspect, cfg.Pprof, reg, log, &cfg, srv, schema.register); err != nil {
 		return err
 	}
 	log.Info("all-in-one running", "api", cfg.Listen, "etcd", strings.Join(st.ClientURLs(), ","))

@@ -133,6 +133,7 @@ func (p *proc) stop() error {
 type node struct {
 	dir                       string
 	api, introspect, etcd, pr int
+	xmpp, ctlIntro            int
 }
 
 func newNode(t testing.TB) *node {
@@ -140,14 +141,29 @@ func newNode(t testing.TB) *node {
 }
 
 func (n *node) args(cmd string) []string {
-	return []string{cmd,
+	var extra []string
+	if cmd == "all-in-one" {
+		n.xmpp, n.ctlIntro = freePortNoT(), freePortNoT()
+		extra = []string{"--xmpp-listen", "127.0.0.1:" + strconv.Itoa(n.xmpp),
+			"--control-introspect", "127.0.0.1:" + strconv.Itoa(n.ctlIntro)}
+	}
+	return append([]string{cmd,
 		"--data-dir", n.dir,
 		"--listen", "127.0.0.1:" + strconv.Itoa(n.api),
 		"--introspect", "127.0.0.1:" + strconv.Itoa(n.introspect),
 		"--etcd-listen", "http://127.0.0.1:" + strconv.Itoa(n.etcd),
 		"--etcd-peer-listen", "http://127.0.0.1:" + strconv.Itoa(n.pr),
 		"--log-level", "warn",
+	}, extra...)
+}
+
+func freePortNoT() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
 	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 func (n *node) url() string { return "http://127.0.0.1:" + strconv.Itoa(n.api) }
