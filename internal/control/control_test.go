@@ -14,16 +14,21 @@ import (
 	"github.com/contrail-go/contrail/internal/agent/controller"
 	"github.com/contrail-go/contrail/internal/apiserver"
 	"github.com/contrail-go/contrail/internal/packet/xmpp"
+	"github.com/contrail-go/contrail/internal/store"
 	"github.com/contrail-go/contrail/internal/testutil/etcdtest"
+	"github.com/contrail-go/contrail/internal/transformer"
 	"github.com/contrail-go/contrail/pkg/client"
 )
 
 // env is a real API server and a real control node on one real etcd.
 type env struct {
-	t    *testing.T
-	api  *client.Client
-	ctl  *Server
-	addr string
+	t       *testing.T
+	api     *client.Client
+	ctl     *Server
+	addr    string
+	st      *store.Store
+	apiAddr string
+	ctx     context.Context
 }
 
 func newEnv(t *testing.T, cfg Config) *env {
@@ -56,7 +61,8 @@ func newEnv(t *testing.T, cfg Config) *env {
 		}
 		<-apiDone
 	})
-	return &env{t: t, api: client.New("http://" + api.Addr().String()), ctl: ctl, addr: ctl.Addr().String()}
+	return &env{t: t, api: client.New("http://" + api.Addr().String()), ctl: ctl, addr: ctl.Addr().String(),
+		st: st, apiAddr: api.Addr().String(), ctx: ctx}
 }
 
 func (e *env) create(typ string, obj client.Object) string {
@@ -397,4 +403,62 @@ func TestBadInputClosesOnlyThatSession(t *testing.T) {
 		t.Fatalf("good session ended: %v", err)
 	}
 	_ = fmt.Sprint
+}
+
+// TestPolicyConnectsNetworks runs the real schema transformer: a policy
+// attached to two networks makes them exchange routes; detaching it stops it.
+func TestPolicyConnectsNetworks(t *testing.T) {
+	e := newEnv(t, Config{})
+	tr, err := transformer.New(transformer.Config{APIURL: "http://" + e.apiAddr, Store: e.st, LeaseTTL: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trDone := make(chan error, 1)
+	ctx, cancel := context.WithCancel(e.ctx)
+	go func() { trDone <- tr.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-trDone })
+
+	ri1, ri2 := e.network("red"), e.network("blue")
+	a1, a2 := e.agent("compute-1"), e.agent("compute-2")
+	a1.c.Subscribe(ri1, 1)
+	a2.c.Subscribe(ri2, 1)
+	a1.c.Publish(ri1, vmRoute("10.1.0.3/32", "192.0.2.1", 17, "red"), false)
+	a2.c.Publish(ri2, vmRoute("10.2.0.3/32", "192.0.2.2", 18, "blue"), false)
+	a1.waitFor("own route", func() bool { return a1.route(ri1, "10.1.0.3/32") != nil })
+
+	rule := func(src, dst string) map[string]any {
+		return map[string]any{
+			"direction": "<>", "protocol": "any",
+			"action_list": map[string]any{"simple_action": "pass"},
+			"src_addresses": []any{map[string]any{"virtual_network": "default-domain:default-project:" + src}},
+			"dst_addresses": []any{map[string]any{"virtual_network": "default-domain:default-project:" + dst}},
+			"src_ports":     []any{map[string]any{"start_port": -1, "end_port": -1}},
+			"dst_ports":     []any{map[string]any{"start_port": -1, "end_port": -1}},
+		}
+	}
+	pol := e.create("network-policy", client.Object{
+		"fq_name": []string{"default-domain", "default-project", "red-blue"}, "parent_type": "project",
+		"network_policy_entries": map[string]any{"policy_rule": []any{rule("red", "blue")}},
+	})
+	attach := func(vn string, on bool) {
+		u, err := e.api.FQNameToID(context.Background(), "virtual-network", []string{"default-domain", "default-project", vn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs := []any{}
+		if on {
+			refs = append(refs, map[string]any{"uuid": pol, "attr": map[string]any{"sequence": map[string]any{"major": 0, "minor": 0}}})
+		}
+		if err := e.api.Update(context.Background(), "virtual-network", u, client.Object{"network_policy_refs": refs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	attach("red", true)
+	attach("blue", true)
+	a1.waitFor("blue's route leaked into red by the policy", func() bool { return a1.route(ri1, "10.2.0.3/32") != nil })
+	a2.waitFor("red's route leaked into blue by the policy", func() bool { return a2.route(ri2, "10.1.0.3/32") != nil })
+
+	attach("blue", false)
+	a1.waitFor("leak gone after the policy is detached", func() bool { return a1.route(ri1, "10.2.0.3/32") == nil })
+	a2.waitFor("leak gone in blue", func() bool { return a2.route(ri2, "10.1.0.3/32") == nil })
 }

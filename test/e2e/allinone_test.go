@@ -43,6 +43,23 @@ func TestAllInOneServesAPIAndIntrospect(t *testing.T) {
 			t.Errorf("introspect %s: %d, want %q in:\n%.400s", path, resp.StatusCode, want, body)
 		}
 	}
+	ctl := "http://127.0.0.1:" + strconv.Itoa(n.ctlIntro)
+	for path, want := range map[string]string{
+		"/":                           "/Snh_BgpNeighborReq",
+		"/Snh_ShowRoutingInstanceReq": "default-domain:default-project:default-virtual-network:default-virtual-network",
+		"/Snh_BgpNeighborReq":         "",
+		"/healthz":                    "ok",
+	} {
+		resp, err := http.Get(ctl + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("control introspect %s: %d, want %q in:\n%.400s", path, resp.StatusCode, want, body)
+		}
+	}
 	if err := p.stop(); err != nil {
 		t.Fatalf("SIGTERM: %v\n%s", err, p.out)
 	}
