@@ -127,3 +127,42 @@ func TestUnknownFamilyClosesSession(t *testing.T) {
 		t.Fatal("a publish of an unknown family did not close the session")
 	}
 }
+
+func TestGracefulRestartKeepsRoutesOfALostAgent(t *testing.T) {
+	e := newEnv(t, Config{GracefulRestart: 2 * time.Second})
+	ri := e.network("vn1")
+	watcher, flappy := e.agent("watcher"), e.agent("flappy")
+	watcher.c.Subscribe(ri, 1)
+	flappy.c.Subscribe(ri, 1)
+	flappy.c.Publish(ri, vmRoute("10.1.1.5/32", "192.0.2.5", 17, "vn1"), false)
+	flappy.c.Publish(ri, vmRoute("10.1.1.6/32", "192.0.2.5", 18, "vn1"), false)
+	watcher.waitFor("routes", func() bool {
+		return watcher.route(ri, "10.1.1.5/32") != nil && watcher.route(ri, "10.1.1.6/32") != nil
+	})
+
+	// The agent crashes and comes back within the restart time, resending
+	// only one of its routes: that one stays throughout, the other is swept
+	// at its End-of-RIB.
+	flappy.c.Abort()
+	time.Sleep(500 * time.Millisecond)
+	watcher.mu.Lock()
+	kept := watcher.route(ri, "10.1.1.5/32") != nil
+	watcher.mu.Unlock()
+	if !kept {
+		t.Fatal("route of a restarting agent withdrawn before the graceful-restart time")
+	}
+	back := e.agent("flappy")
+	back.c.Subscribe(ri, 1)
+	back.c.Publish(ri, vmRoute("10.1.1.5/32", "192.0.2.5", 17, "vn1"), false)
+	back.c.EndOfRib()
+	watcher.waitFor("stale route swept at End-of-RIB", func() bool { return watcher.route(ri, "10.1.1.6/32") == nil })
+	watcher.mu.Lock()
+	if watcher.route(ri, "10.1.1.5/32") == nil {
+		t.Error("resent route lost")
+	}
+	watcher.mu.Unlock()
+
+	// An agent that does not come back loses its routes after the restart time.
+	back.c.Abort()
+	watcher.waitFor("routes withdrawn after the graceful-restart time", func() bool { return watcher.route(ri, "10.1.1.5/32") == nil })
+}
