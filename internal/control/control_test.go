@@ -429,7 +429,7 @@ func TestPolicyConnectsNetworks(t *testing.T) {
 	rule := func(src, dst string) map[string]any {
 		return map[string]any{
 			"direction": "<>", "protocol": "any",
-			"action_list": map[string]any{"simple_action": "pass"},
+			"action_list":   map[string]any{"simple_action": "pass"},
 			"src_addresses": []any{map[string]any{"virtual_network": "default-domain:default-project:" + src}},
 			"dst_addresses": []any{map[string]any{"virtual_network": "default-domain:default-project:" + dst}},
 			"src_ports":     []any{map[string]any{"start_port": -1, "end_port": -1}},
