@@ -89,6 +89,26 @@ func (c *APIConfig) Validate() error {
 	return nil
 }
 
+// server builds the API server these options describe.
+func (c *APIConfig) server(st *store.Store, log *slog.Logger, reg *prometheus.Registry) *apiserver.Server {
+	return apiserver.New(st, apiserver.Config{
+		Listen:           c.Listen,
+		MaxRequestBytes:  c.MaxRequestSize,
+		WriteTimeout:     c.WriteTimeout,
+		AutonomousSystem: c.AutonomousSystem,
+		Logger:           log,
+		Registry:         reg,
+	})
+}
+
+// newIntrospect builds a daemon's introspect server with its effective
+// configuration page.
+func newIntrospect(name string, reg *prometheus.Registry, log *slog.Logger, pprof bool, cfg any) *obs.Introspect {
+	in := obs.NewIntrospect(name, reg, log, obs.WithPprof(pprof))
+	in.Handle("/config", "effective configuration", func(*http.Request) (any, error) { return config.Dump(cfg), nil })
+	return in
+}
+
 func loadConfig(name string, args []string, cfg any, stderr io.Writer, defaultFile string) error {
 	fs := flag.NewFlagSet("contrail "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -119,14 +139,7 @@ func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer st.Close()
 	reg := obs.NewRegistry()
-	srv := apiserver.New(st, apiserver.Config{
-		Listen:           cfg.Listen,
-		MaxRequestBytes:  cfg.MaxRequestSize,
-		WriteTimeout:     cfg.WriteTimeout,
-		AutonomousSystem: cfg.AutonomousSystem,
-		Logger:           log,
-		Registry:         reg,
-	})
+	srv := cfg.server(st, log, reg)
 	g.Go(func() error { return srv.Start(ctx) })
 	if err := startIntrospect(ctx, g, "contrail-api", cfg.Introspect, cfg.Pprof, reg, log, &cfg, srv); err != nil {
 		return err
@@ -140,11 +153,10 @@ func startIntrospect(ctx context.Context, g *errgroup.Group, name, addr string, 
 	if addr == "" {
 		return nil
 	}
-	in := obs.NewIntrospect(name, reg, log, obs.WithPprof(pprof))
+	in := newIntrospect(name, reg, log, pprof, cfg)
 	for _, add := range more {
 		add(in)
 	}
-	in.Handle("/config", "effective configuration", func(r *http.Request) (any, error) { return config.Dump(cfg), nil })
 	if srv != nil {
 		in.Handle("/Snh_ApiServerState", "config API server state", func(r *http.Request) (any, error) { return srv.State(), nil })
 		in.AddCheck("store", srv.CheckStore)
@@ -184,14 +196,7 @@ func runAllInOne(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	defer st.Close()
 	reg := obs.NewRegistry()
-	srv := apiserver.New(st, apiserver.Config{
-		Listen:           cfg.Listen,
-		MaxRequestBytes:  cfg.MaxRequestSize,
-		WriteTimeout:     cfg.WriteTimeout,
-		AutonomousSystem: cfg.AutonomousSystem,
-		Logger:           log,
-		Registry:         reg,
-	})
+	srv := cfg.APIConfig.server(st, log, reg)
 	g.Go(func() error { return srv.Start(ctx) })
 	schema, err := newAllInOneSchema(st, srv, reg, log)
 	if err != nil {

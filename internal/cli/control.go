@@ -10,14 +10,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/contrail-go/contrail/internal/config"
 	"github.com/contrail-go/contrail/internal/control"
 	"github.com/contrail-go/contrail/internal/obs"
 	"github.com/contrail-go/contrail/internal/store"
@@ -85,6 +83,15 @@ type ControlDaemonConfig struct {
 	Pprof bool `flag:"pprof" usage:"serve /debug/pprof on the introspect port"`
 }
 
+// Validate implements config.Validator: a control node on its own reads
+// the config of a cluster, so it needs that cluster's etcd.
+func (c *ControlDaemonConfig) Validate() error {
+	if len(c.EtcdEndpoints) == 0 {
+		return errors.New("etcd-endpoints is empty: a control node reads the config from the cluster's etcd (all-in-one runs one with an embedded etcd)")
+	}
+	return nil
+}
+
 func runControl(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg ControlDaemonConfig
 	if err := loadConfig("control", args, &cfg, stderr, "/etc/contrail/contrail-control.conf"); err != nil {
@@ -118,8 +125,7 @@ func startControlIntrospect(ctx context.Context, g *errgroup.Group, c *ControlCo
 	if c.ControlIntro == "" {
 		return nil
 	}
-	in := obs.NewIntrospect("contrail-control", reg, log, obs.WithPprof(pprof))
-	in.Handle("/config", "effective configuration", func(*http.Request) (any, error) { return config.Dump(all), nil })
+	in := newIntrospect("contrail-control", reg, log, pprof, all)
 	srv.RegisterIntrospect(in)
 	if err := in.Start(ctx, c.ControlIntro); err != nil {
 		return fmt.Errorf("control introspect %s: %w", c.ControlIntro, err)

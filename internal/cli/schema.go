@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"strconv"
 	"time"
 
@@ -17,7 +16,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/contrail-go/contrail/internal/apiserver"
-	"github.com/contrail-go/contrail/internal/config"
 	"github.com/contrail-go/contrail/internal/obs"
 	"github.com/contrail-go/contrail/internal/store"
 	"github.com/contrail-go/contrail/internal/transformer"
@@ -95,8 +93,7 @@ func runSchema(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return tr.Run(ctx) })
 	if cfg.Introspect != "" {
-		in := obs.NewIntrospect("contrail-schema", reg, log, obs.WithPprof(cfg.Pprof))
-		in.Handle("/config", "effective configuration", func(r *http.Request) (any, error) { return config.Dump(&cfg), nil })
+		in := newIntrospect("contrail-schema", reg, log, cfg.Pprof, &cfg)
 		tr.RegisterIntrospect(in)
 		if err := in.Start(ctx, cfg.Introspect); err != nil {
 			return fmt.Errorf("introspect %s: %w", cfg.Introspect, err)

@@ -15,6 +15,7 @@ import (
 	"github.com/contrail-go/contrail/internal/apiserver"
 	"github.com/contrail-go/contrail/internal/packet/xmpp"
 	"github.com/contrail-go/contrail/internal/store"
+	"github.com/contrail-go/contrail/internal/testutil/apitest"
 	"github.com/contrail-go/contrail/internal/testutil/etcdtest"
 	"github.com/contrail-go/contrail/internal/transformer"
 	"github.com/contrail-go/contrail/pkg/client"
@@ -34,11 +35,8 @@ type env struct {
 func newEnv(t *testing.T, cfg Config) *env {
 	t.Helper()
 	st := etcdtest.Start(t)
+	api, apiURL := apitest.Start(t, st, apiserver.Config{})
 	ctx, cancel := context.WithCancel(context.Background())
-	api := apiserver.New(st, apiserver.Config{Listen: "127.0.0.1:0"})
-	apiDone := make(chan error, 1)
-	go func() { apiDone <- api.Start(ctx) }()
-	<-api.Ready()
 	if cfg.XMPPListen == "" {
 		cfg.XMPPListen = "127.0.0.1:0"
 	}
@@ -59,9 +57,8 @@ func newEnv(t *testing.T, cfg Config) *env {
 		if err := <-ctlDone; err != nil {
 			t.Errorf("control node stopped with %v", err)
 		}
-		<-apiDone
 	})
-	return &env{t: t, api: client.New("http://" + api.Addr().String()), ctl: ctl, addr: ctl.Addr().String(),
+	return &env{t: t, api: client.New(apiURL), ctl: ctl, addr: ctl.Addr().String(),
 		st: st, apiAddr: api.Addr().String(), ctx: ctx}
 }
 

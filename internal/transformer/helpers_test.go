@@ -19,6 +19,7 @@ import (
 	"github.com/contrail-go/contrail/internal/apiserver"
 	"github.com/contrail-go/contrail/internal/confgraph"
 	"github.com/contrail-go/contrail/internal/store"
+	"github.com/contrail-go/contrail/internal/testutil/apitest"
 	"github.com/contrail-go/contrail/internal/testutil/etcdtest"
 	"github.com/contrail-go/contrail/pkg/client"
 )
@@ -43,20 +44,8 @@ func testLogger() *slog.Logger {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	st := etcdtest.Start(t)
-	srv := apiserver.New(st, apiserver.Config{Listen: "127.0.0.1:0", Registry: prometheus.NewRegistry()})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Start(ctx) }()
-	select {
-	case <-srv.Ready():
-	case err := <-done:
-		cancel()
-		t.Fatalf("api server: %v", err)
-	case <-time.After(30 * time.Second):
-		cancel()
-		t.Fatal("api server not ready")
-	}
-	e := &env{t: t, st: st, url: "http://" + srv.Addr().String(), g: confgraph.New()}
+	_, url := apitest.Start(t, st, apiserver.Config{Registry: prometheus.NewRegistry()})
+	e := &env{t: t, st: st, url: url, g: confgraph.New()}
 	e.api = client.New(e.url)
 	gctx, gcancel := context.WithCancel(context.Background())
 	gdone := make(chan struct{})
@@ -65,8 +54,6 @@ func newEnv(t testing.TB) *env {
 	t.Cleanup(func() {
 		gcancel()
 		<-gdone
-		cancel()
-		<-done
 	})
 	return e
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/contrail-go/contrail/internal/apiserver"
+	"github.com/contrail-go/contrail/internal/testutil/apitest"
 	"github.com/contrail-go/contrail/internal/testutil/etcdtest"
 	"github.com/contrail-go/contrail/pkg/client"
 )
@@ -17,25 +18,8 @@ import (
 // and returns its base URL.
 func startAPI(t *testing.T) string {
 	t.Helper()
-	st := etcdtest.Start(t)
-	srv := apiserver.New(st, apiserver.Config{Listen: "127.0.0.1:0"})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Start(ctx) }()
-	select {
-	case <-srv.Ready():
-	case err := <-done:
-		cancel()
-		t.Fatalf("api server: %v", err)
-	case <-time.After(30 * time.Second):
-		cancel()
-		t.Fatal("api server not ready")
-	}
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	return "http://" + srv.Addr().String()
+	_, url := apitest.Start(t, etcdtest.Start(t), apiserver.Config{})
+	return url
 }
 
 // newClient starts a server and returns a client of it.

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestAllInOneServesAPIAndIntrospect starts `contrail all-in-one` on a
@@ -50,14 +51,23 @@ func TestAllInOneServesAPIAndIntrospect(t *testing.T) {
 		"/Snh_BgpNeighborReq":         "",
 		"/healthz":                    "ok",
 	} {
-		resp, err := http.Get(ctl + path)
-		if err != nil {
-			t.Fatal(err)
+		// The control node derives its instances from the config shortly
+		// after start; poll.
+		var body []byte
+		var code int
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			resp, err := http.Get(ctl + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if code = resp.StatusCode; code == 200 && strings.Contains(string(body), want) {
+				break
+			}
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
-			t.Errorf("control introspect %s: %d, want %q in:\n%.400s", path, resp.StatusCode, want, body)
+		if code != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("control introspect %s: %d, want %q in:\n%.400s", path, code, want, body)
 		}
 	}
 	if err := p.stop(); err != nil {
