@@ -93,37 +93,26 @@ func (s *Server) createDraft(ctx context.Context, d *draft, internal bool) (*mod
 	var quota *quotaCheck
 	var obj *model.Object
 	_, err := s.retry(ctx, func() (*txn, error) {
-		level := 0
-		for {
-			s.cache.RLock()
-			c := &createOp{s: s, t: &txn{}, d: d, internal: internal}
+		var c *createOp
+		t, err := s.prepareFresh(ctx, func() (*txn, error) {
+			c = &createOp{s: s, t: &txn{}, d: d, internal: internal}
 			err := c.prepare()
 			if err == nil {
 				quota = c.quotaNeeded()
 			}
-			s.cache.RUnlock()
-			if staleable(err) {
-				s.alloc.release(c.t.reserved)
-				if more, rerr := s.refresh(ctx, &level); rerr != nil {
-					return nil, rerr
-				} else if !more {
-					return nil, definite(err)
-				}
-				continue
-			}
-			if err != nil {
-				s.alloc.release(c.t.reserved)
+			return c.t, err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if quota != nil {
+			if err := s.checkQuota(ctx, t, quota); err != nil {
+				s.alloc.release(t.reserved)
 				return nil, err
 			}
-			if quota != nil {
-				if err := s.checkQuota(ctx, c.t, quota); err != nil {
-					s.alloc.release(c.t.reserved)
-					return nil, err
-				}
-			}
-			obj = c.o
-			return c.t, nil
 		}
+		obj = c.o
+		return t, nil
 	})
 	if err != nil {
 		return nil, err

@@ -16,22 +16,10 @@ import (
 // (a network's primary routing instance).
 func (s *Server) deleteObject(ctx context.Context, typ, id string) error {
 	_, err := s.retry(ctx, func() (*txn, error) {
-		level := 0
-		for {
-			s.cache.RLock()
+		return s.prepareFresh(ctx, func() (*txn, error) {
 			t := &txn{}
-			err := s.prepareDelete(t, typ, id)
-			s.cache.RUnlock()
-			if staleable(err) {
-				if more, rerr := s.refresh(ctx, &level); rerr != nil {
-					return nil, rerr
-				} else if !more {
-					return nil, definite(err)
-				}
-				continue
-			}
-			return t, err
-		}
+			return t, s.prepareDelete(t, typ, id)
+		})
 	})
 	if err == nil {
 		s.m.objectOps.WithLabelValues(typ, "delete").Inc()

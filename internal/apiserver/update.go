@@ -68,28 +68,16 @@ func (s *Server) update(ctx context.Context, res *schema.Resource, id string, fi
 func (s *Server) updateDraft(ctx context.Context, id string, d *draft, internal bool) (*model.Object, error) {
 	var obj *model.Object
 	_, err := s.retry(ctx, func() (*txn, error) {
-		level := 0
-		for {
-			s.cache.RLock()
-			u := &updateOp{s: s, t: &txn{}, d: d, internal: internal}
-			err := u.prepare(id)
-			s.cache.RUnlock()
-			if staleable(err) {
-				s.alloc.release(u.t.reserved)
-				if more, rerr := s.refresh(ctx, &level); rerr != nil {
-					return nil, rerr
-				} else if !more {
-					return nil, definite(err)
-				}
-				continue
-			}
-			if err != nil {
-				s.alloc.release(u.t.reserved)
-				return nil, err
-			}
-			obj = u.o
-			return u.t, nil
+		var u *updateOp
+		t, err := s.prepareFresh(ctx, func() (*txn, error) {
+			u = &updateOp{s: s, t: &txn{}, d: d, internal: internal}
+			return u.t, u.prepare(id)
+		})
+		if err != nil {
+			return nil, err
 		}
+		obj = u.o
+		return t, nil
 	})
 	if err != nil {
 		return nil, err
