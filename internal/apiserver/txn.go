@@ -329,33 +329,25 @@ func (s *Server) refresh(ctx context.Context, level *int) (bool, error) {
 	return false, nil
 }
 
-// prepareFresh runs prepare under the cache's read lock. When it fails on
-// something a stale cache could explain (a miss, a conflict seen only in
-// the cache), the cache is refreshed, first up to this server's own
-// writes, then up to the store, and prepare runs again; its error is
-// returned once there is nothing fresher. A failed attempt's allocation
-// reservations are released.
+// prepareFresh is withFresh for a prepare that builds a transaction: the
+// allocation reservations of every failed attempt are released.
 func (s *Server) prepareFresh(ctx context.Context, prepare func() (*txn, error)) (*txn, error) {
-	level := 0
-	for {
-		s.cache.RLock()
-		t, err := prepare()
-		s.cache.RUnlock()
-		if err == nil {
-			return t, nil
-		}
+	var t *txn
+	err := s.withFresh(ctx, func() error {
 		if t != nil {
 			s.alloc.release(t.reserved)
 		}
-		if !staleable(err) {
-			return nil, err
+		var err error
+		t, err = prepare()
+		return err
+	})
+	if err != nil {
+		if t != nil {
+			s.alloc.release(t.reserved)
 		}
-		if more, rerr := s.refresh(ctx, &level); rerr != nil {
-			return nil, rerr
-		} else if !more {
-			return nil, definite(err)
-		}
+		return nil, err
 	}
+	return t, nil
 }
 
 // syncCache makes the cache as fresh as the store (a linearizable read), so
