@@ -50,6 +50,22 @@ func decodeRouteChange(rc *xmpp.RouteChange) ([]routeChange, error) {
 	return out, nil
 }
 
+// parseNextHop fills the next-hop part of a path's attributes from an
+// XMPP next hop.
+func parseNextHop(a *rib.Attrs, addr, mac string, encaps []string) error {
+	var err error
+	if a.NextHop, err = netip.ParseAddr(addr); err != nil {
+		return fmt.Errorf("next-hop address %q: %v", addr, err)
+	}
+	if mac != "" {
+		if a.RouterMAC, err = rib.ParseMAC(mac); err != nil {
+			return fmt.Errorf("next-hop mac %q: %v", mac, err)
+		}
+	}
+	a.Encap, err = parseEncaps(encaps)
+	return err
+}
+
 func parseEncaps(list []string) (rib.Encap, error) {
 	var e rib.Encap
 	for _, n := range list {
@@ -85,15 +101,7 @@ func fromUnicast(e *xmpp.UnicastEntry) (routeChange, error) {
 	}
 	nh := e.NextHops[0]
 	a := &ch.attrs
-	if a.NextHop, err = netip.ParseAddr(nh.Address); err != nil {
-		return ch, fmt.Errorf("next-hop address %q: %v", nh.Address, err)
-	}
-	if nh.MAC != "" {
-		if a.RouterMAC, err = rib.ParseMAC(nh.MAC); err != nil {
-			return ch, fmt.Errorf("next-hop mac %q: %v", nh.MAC, err)
-		}
-	}
-	if a.Encap, err = parseEncaps(nh.TunnelEncapsulation); err != nil {
+	if err := parseNextHop(a, nh.Address, nh.MAC, nh.TunnelEncapsulation); err != nil {
 		return ch, err
 	}
 	ch.label = nh.Label
@@ -172,15 +180,7 @@ func fromEVPN(e *xmpp.EVPNEntry) (routeChange, error) {
 	}
 	nh := e.NextHops[0]
 	a := &ch.attrs
-	if a.NextHop, err = netip.ParseAddr(nh.Address); err != nil {
-		return ch, fmt.Errorf("next-hop address %q: %v", nh.Address, err)
-	}
-	if nh.MAC != "" {
-		if a.RouterMAC, err = rib.ParseMAC(nh.MAC); err != nil {
-			return ch, fmt.Errorf("next-hop mac %q: %v", nh.MAC, err)
-		}
-	}
-	if a.Encap, err = parseEncaps(nh.TunnelEncapsulation); err != nil {
+	if err := parseNextHop(a, nh.Address, nh.MAC, nh.TunnelEncapsulation); err != nil {
 		return ch, err
 	}
 	ch.label = nh.Label
