@@ -118,6 +118,7 @@ func (p *configPusher) recompute() {
 	g := p.s.graph
 	g.RLock()
 	want := instancesFromGraph(g)
+	p.s.setHoldTime(holdTimeFromGraph(g, p.s.cfg.HoldTime))
 	p.mu.Lock()
 	agents := make(map[*session]*agentConfig, len(p.agents))
 	for sess, ac := range p.agents {
@@ -366,4 +367,26 @@ func uniqTargets(in []rib.RouteTarget) []rib.RouteTarget {
 		}
 	}
 	return out
+}
+
+// holdTimeFromGraph is the XMPP hold time the config asks for: the
+// global-system-config's fast_convergence_parameters.xmpp_hold_time
+// (1..90 s) when its enable knob is on, else def. Callers hold the graph's
+// read lock.
+func holdTimeFromGraph(g *confgraph.Graph, def time.Duration) time.Duration {
+	u, ok := g.LookupFQ("global-system-config", []string{"default-global-system-config"})
+	if !ok {
+		return def
+	}
+	var fc struct {
+		Enable       bool `json:"enable"`
+		XMPPHoldTime *int `json:"xmpp_hold_time"`
+	}
+	if !g.Get(u).Obj.Prop("fast_convergence_parameters", &fc) || !fc.Enable || fc.XMPPHoldTime == nil {
+		return def
+	}
+	if h := *fc.XMPPHoldTime; h >= 1 && h <= 90 {
+		return time.Duration(h) * time.Second
+	}
+	return def
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/contrail-go/contrail/internal/confgraph"
@@ -39,6 +40,18 @@ type Server struct {
 	wg       sync.WaitGroup
 
 	cfgPush *configPusher
+	// hold is the XMPP hold time for new sessions: the configured one, or
+	// global-system-config's fast_convergence_parameters.xmpp_hold_time
+	// when fast convergence is enabled there.
+	hold atomic.Int64
+}
+
+func (s *Server) holdTime() time.Duration { return time.Duration(s.hold.Load()) }
+
+func (s *Server) setHoldTime(d time.Duration) {
+	if old := time.Duration(s.hold.Swap(int64(d))); old != d {
+		s.log.Info("XMPP hold time for new sessions", "hold_time", d)
+	}
 }
 
 // New builds a control node that reads config from st. Start runs it.
@@ -57,6 +70,7 @@ func New(st *store.Store, cfg Config) *Server {
 		sessions:  map[string]*session{},
 		ready:     make(chan struct{}),
 	}
+	s.hold.Store(int64(cfg.HoldTime))
 	s.m = newMetrics(cfg.Registry, s)
 	s.cfgPush = newConfigPusher(s)
 	return s

@@ -30,7 +30,8 @@ type session struct {
 	s      *Server
 	conn   net.Conn
 	remote netip.Addr
-	name   string // the agent's host name (its bare JID)
+	hold   time.Duration // the hold time in force when the session opened
+	name   string        // the agent's host name (its bare JID)
 
 	// Output queue, shared by the loop, the config pusher and the writer.
 	omu     sync.Mutex
@@ -79,6 +80,7 @@ func newSession(s *Server, c net.Conn) *session {
 		subs:      map[string]*subscription{},
 		pending:   map[string][]pendingRoute{},
 		published: map[routeRef]struct{}{},
+		hold:      s.holdTime(),
 	}
 	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
 		sess.remote = ap.Addr().Unmap()
@@ -131,7 +133,7 @@ func (sess *session) send(b []byte) {
 }
 
 func (sess *session) writer(ctx context.Context) {
-	keep := time.NewTicker(sess.s.cfg.HoldTime / 3)
+	keep := time.NewTicker(sess.hold / 3)
 	defer keep.Stop()
 	var batch [][]byte
 	for {
@@ -169,7 +171,7 @@ func (sess *session) writer(ctx context.Context) {
 }
 
 func (sess *session) write(b []byte) error {
-	sess.conn.SetWriteDeadline(time.Now().Add(sess.s.cfg.HoldTime))
+	sess.conn.SetWriteDeadline(time.Now().Add(sess.hold))
 	n, err := sess.conn.Write(b)
 	sess.txBytes.Add(int64(n))
 	return err
@@ -255,7 +257,7 @@ func (sess *session) open() (*xmpp.Reader, error) {
 			return nil, err
 		}
 	}
-	sess.conn.SetReadDeadline(time.Now().Add(s.cfg.HoldTime))
+	sess.conn.SetReadDeadline(time.Now().Add(sess.hold))
 	return rd, nil
 }
 
@@ -296,13 +298,13 @@ func (sess *session) read(rd *xmpp.Reader) error {
 	s := sess.s
 	var pairer xmpp.Pairer
 	for {
-		sess.conn.SetReadDeadline(time.Now().Add(s.cfg.HoldTime))
+		sess.conn.SetReadDeadline(time.Now().Add(sess.hold))
 		f, err := rd.Next()
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				sess.close("hold timer expired")
-				return fmt.Errorf("hold timer expired after %v", s.cfg.HoldTime)
+				return fmt.Errorf("hold timer expired after %v", sess.hold)
 			}
 			if sess.isClosed() {
 				return nil

@@ -17,6 +17,7 @@ import (
 
 	"github.com/contrail-go/contrail/internal/agent/controller"
 	"github.com/contrail-go/contrail/internal/packet/xmpp"
+	"github.com/contrail-go/contrail/pkg/client"
 )
 
 // selfSigned makes a certificate for 127.0.0.1 and a pool that trusts it.
@@ -165,4 +166,42 @@ func TestGracefulRestartKeepsRoutesOfALostAgent(t *testing.T) {
 	// An agent that does not come back loses its routes after the restart time.
 	back.c.Abort()
 	watcher.waitFor("routes withdrawn after the graceful-restart time", func() bool { return watcher.route(ri, "10.1.1.5/32") == nil })
+}
+
+func TestHoldTimeFromGlobalSystemConfig(t *testing.T) {
+	e := newEnv(t, Config{HoldTime: 90 * time.Second})
+	u, err := e.api.FQNameToID(context.Background(), "global-system-config", []string{"default-global-system-config"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.api.Update(context.Background(), "global-system-config", u, client.Object{
+		"fast_convergence_parameters": map[string]any{"enable": true, "xmpp_hold_time": 2},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for e.ctl.holdTime() != 2*time.Second {
+		if time.Now().After(deadline) {
+			t.Fatalf("hold time %v, want 2s from fast_convergence_parameters", e.ctl.holdTime())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A session that sends nothing after its stream open now ends after 2 s.
+	conn, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.Write((&xmpp.StreamHeader{From: "quiet", To: xmpp.ControlNodeJID}).Encode())
+	start := time.Now()
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	buf := make([]byte, 4096)
+	for {
+		if _, err := conn.Read(buf); err != nil {
+			break
+		}
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("session closed after %v, want about 2s", d)
+	}
 }
