@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"math/big"
 	"net"
 	"testing"
@@ -204,4 +205,56 @@ func TestHoldTimeFromGlobalSystemConfig(t *testing.T) {
 	if d := time.Since(start); d > 10*time.Second {
 		t.Fatalf("session closed after %v, want about 2s", d)
 	}
+}
+
+func TestFlappingAgentDoesNotStallOthers(t *testing.T) {
+	e := newEnv(t, Config{})
+	ri := e.network("vn1")
+	pub, watch := e.agent("steady-1"), e.agent("steady-2")
+	pub.c.Subscribe(ri, 1)
+	watch.c.Subscribe(ri, 2)
+
+	stop := make(chan struct{})
+	flapped := make(chan int)
+	go func() {
+		n := 0
+		defer func() { flapped <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			c, err := controller.Dial(context.Background(), controller.Config{Server: e.addr, Name: "flappy"}, &agent{
+				t: t, routes: map[string]map[string]xmpp.Entry{}, config: map[string]*xmpp.ConfigNode{}, links: map[string]bool{}, notify: make(chan struct{}, 1)})
+			if err != nil {
+				continue
+			}
+			c.Subscribe(ri, 3)
+			var entries []xmpp.Entry
+			for i := 0; i < 20; i++ {
+				entries = append(entries, vmRoute(fmt.Sprintf("10.9.0.%d/32", i+1), "192.0.2.9", uint32(100+i), "vn1"))
+			}
+			c.PublishMany(ri, entries, false)
+			c.Abort()
+			n++
+		}
+	}()
+	for i := 0; i < 30; i++ {
+		prefix := fmt.Sprintf("10.1.2.%d/32", i+1)
+		pub.c.Publish(ri, vmRoute(prefix, "192.0.2.1", uint32(17+i), "vn1"), false)
+		watch.waitFor("steady route while another agent flaps", func() bool { return watch.route(ri, prefix) != nil })
+	}
+	close(stop)
+	if n := <-flapped; n < 5 {
+		t.Fatalf("the flapping agent only connected %d times", n)
+	}
+	watch.waitFor("the flapping agent's routes are gone", func() bool {
+		for i := 0; i < 20; i++ {
+			if watch.route(ri, fmt.Sprintf("10.9.0.%d/32", i+1)) != nil {
+				return false
+			}
+		}
+		return true
+	})
 }
