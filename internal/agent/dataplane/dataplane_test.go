@@ -1,0 +1,346 @@
+package dataplane
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+func TestCompileRejects(t *testing.T) {
+	gw := Subnet{Prefix: netip.MustParsePrefix("10.1.1.0/24"), Gateway: netip.MustParseAddr("10.1.1.254")}
+	base := func() State {
+		return State{
+			TunnelIP:    netip.MustParseAddr("192.0.2.1"),
+			UnderlayDev: "u1",
+			Networks:    []Network{{Name: "A", VNI: 100, Subnets: []Subnet{gw}}},
+		}
+	}
+	tests := []struct {
+		name   string
+		mutate func(*State)
+		want   string
+	}{
+		{"ok", func(*State) {}, ""},
+		{"empty state needs nothing", func(s *State) { *s = State{} }, ""},
+		{"no tunnel ip", func(s *State) { s.TunnelIP = netip.Addr{} }, "tunnel IP"},
+		{"vni zero", func(s *State) { s.Networks[0].VNI = 0 }, "VNI 0"},
+		{"table clash", func(s *State) {
+			s.Networks = append(s.Networks, Network{Name: "B", VNI: 100 + TableSpan, Subnets: []Subnet{gw}})
+		}, "table 1100"},
+		{"duplicate network", func(s *State) { s.Networks = append(s.Networks, s.Networks[0]) }, "listed twice"},
+		{"port unknown network", func(s *State) {
+			s.Ports = []Port{{Name: "p", IP: netip.MustParseAddr("10.1.1.3"), Network: "X"}}
+		}, `port "p": unknown network`},
+		{"port outside subnets", func(s *State) {
+			s.Ports = []Port{{Name: "p", IP: netip.MustParseAddr("10.9.1.3"), Network: "A"}}
+		}, "in no subnet"},
+		{"remote vni mismatch", func(s *State) {
+			s.Remote = []RemoteRoute{{Network: "A", Prefix: netip.MustParsePrefix("10.1.1.4/32"),
+				TunnelEndpoint: netip.MustParseAddr("192.0.2.2"), VNI: 7}}
+		}, "VNI 7"},
+		{"gateway outside subnet", func(s *State) {
+			s.Networks[0].Subnets[0].Gateway = netip.MustParseAddr("10.2.0.1")
+		}, "gateway"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := base()
+			tc.mutate(&s)
+			_, err := compile(s)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestNames(t *testing.T) {
+	if got := DeviceName(100); got != "vx100" || !isOwnedDeviceName(got) {
+		t.Errorf("DeviceName(100) = %q", got)
+	}
+	for _, n := range []string{"vxlan0", "vx", "eth0", "vx1a"} {
+		if isOwnedDeviceName(n) {
+			t.Errorf("%q must not be owned", n)
+		}
+	}
+	if got := TableForVNI(100); got != 1100 || !isOwnedTable(got) {
+		t.Errorf("TableForVNI(100) = %d", got)
+	}
+	if got := RouterMAC(netip.MustParseAddr("192.0.2.1")).String(); got != "02:00:c0:00:02:01" {
+		t.Errorf("RouterMAC = %s", got)
+	}
+}
+
+// TestTwoHostsTwoTenants builds two hosts joined by an underlay veth and four
+// VMs, two per network, with the same addresses in both networks.
+func TestTwoHostsTwoTenants(t *testing.T) {
+	requirePrivileged(t)
+	ctx := context.Background()
+
+	h1, h2 := mkNS(t, "host1"), mkNS(t, "host2")
+	h1.vethTo(t, "u1", h2, "u2", 0)
+	h1.up(t, "u1", "192.0.2.1/24")
+	h2.up(t, "u2", "192.0.2.2/24")
+
+	type vm struct {
+		ns   *testNS
+		host *testNS
+		port string
+		ip   string
+	}
+	vms := map[string]*vm{
+		"vm1": {host: h1, port: "tapvm1", ip: "10.1.1.3"},
+		"vm2": {host: h2, port: "tapvm2", ip: "10.1.1.4"},
+		"vm3": {host: h1, port: "tapvm3", ip: "10.1.1.3"},
+		"vm4": {host: h2, port: "tapvm4", ip: "10.1.1.4"},
+		"vm5": {host: h1, port: "tapvm5", ip: "10.1.1.5"}, // A, next to vm1
+	}
+	for name, v := range vms {
+		v.ns = mkNS(t, name)
+		v.ns.vethTo(t, "eth0", v.host, v.port, 1450)
+		v.ns.up(t, "eth0", v.ip+"/24")
+		gw := &netlink.Route{Dst: nil, Gw: netip.MustParseAddr("10.1.1.254").AsSlice()}
+		if err := v.ns.h.RouteAdd(gw); err != nil {
+			t.Fatalf("%s: default route: %v", name, err)
+		}
+		v.ns.echoServer(t, name)
+	}
+
+	subnet := []Subnet{{Prefix: netip.MustParsePrefix("10.1.1.0/24"), Gateway: netip.MustParseAddr("10.1.1.254")}}
+	nets := []Network{{Name: "default-domain:p:A", VNI: 100, Subnets: subnet}, {Name: "default-domain:p:B", VNI: 200, Subnets: subnet}}
+	addr := netip.MustParseAddr
+	remote := func(netName, ip, ep string) RemoteRoute {
+		return RemoteRoute{Network: netName, Prefix: netip.PrefixFrom(addr(ip), 32), TunnelEndpoint: addr(ep)}
+	}
+	state1 := State{
+		TunnelIP: addr("192.0.2.1"), UnderlayDev: "u1", Networks: nets,
+		Ports: []Port{
+			{Name: "tapvm1", IP: addr("10.1.1.3"), Network: "default-domain:p:A"},
+			{Name: "tapvm3", IP: addr("10.1.1.3"), Network: "default-domain:p:B"},
+			{Name: "tapvm5", IP: addr("10.1.1.5"), Network: "default-domain:p:A"},
+		},
+		Remote: []RemoteRoute{
+			remote("default-domain:p:A", "10.1.1.4", "192.0.2.2"),
+			remote("default-domain:p:B", "10.1.1.4", "192.0.2.2"),
+		},
+	}
+	state2 := State{
+		TunnelIP: addr("192.0.2.2"), UnderlayDev: "u2", Networks: nets,
+		Ports: []Port{
+			{Name: "tapvm2", IP: addr("10.1.1.4"), Network: "default-domain:p:A"},
+			{Name: "tapvm4", IP: addr("10.1.1.4"), Network: "default-domain:p:B"},
+		},
+		Remote: []RemoteRoute{
+			remote("default-domain:p:A", "10.1.1.3", "192.0.2.1"),
+			remote("default-domain:p:A", "10.1.1.5", "192.0.2.1"),
+			remote("default-domain:p:B", "10.1.1.3", "192.0.2.1"),
+		},
+	}
+
+	dp1, err := New(h1.ns, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dp1.Close)
+	dp2, err := New(h2.ns, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dp2.Close)
+
+	// Leftovers of a "previous run" and foreign objects in host1.
+	leftover := &netlink.Vxlan{LinkAttrs: netlink.LinkAttrs{Name: "vx999"}, VxlanId: 999, Port: VXLANPort}
+	if err := h1.h.LinkAdd(leftover); err != nil {
+		t.Fatalf("leftover device: %v", err)
+	}
+	stale := netlink.NewRule()
+	stale.Priority, stale.IifName, stale.Table = RulePriority, "tapgone", 1999
+	foreign := netlink.NewRule()
+	foreign.Priority, foreign.IifName, foreign.Table = 30000, "u1", 50
+	for _, r := range []*netlink.Rule{stale, foreign} {
+		if err := h1.h.RuleAdd(r); err != nil {
+			t.Fatalf("rule: %v", err)
+		}
+	}
+	u1, _ := h1.h.LinkByName("u1")
+	for _, table := range []int{1999, 50} {
+		r := &netlink.Route{Table: table, Dst: prefixToIPNet(netip.MustParsePrefix("10.9.0.0/16")), LinkIndex: u1.Attrs().Index}
+		if err := h1.h.RouteAdd(r); err != nil {
+			t.Fatalf("route table %d: %v", table, err)
+		}
+	}
+
+	reconcile := func(dp *Dataplane, s State, host string) Changes {
+		t.Helper()
+		ch, err := dp.Reconcile(ctx, s)
+		if err != nil {
+			t.Fatalf("reconcile %s: %v", host, err)
+		}
+		return ch
+	}
+	ch1 := reconcile(dp1, state1, "host1")
+	reconcile(dp2, state2, "host2")
+	t.Logf("host1 first reconcile: %q", ch1.Applied)
+	if ch1.Empty() {
+		t.Fatal("first reconcile reported no change")
+	}
+	for _, want := range []string{"delete device vx999", "delete rule priority 20000 iif tapgone lookup 1999"} {
+		if !slices.Contains(ch1.Applied, want) {
+			t.Errorf("first reconcile of host1 misses %q; got %q", want, ch1.Applied)
+		}
+	}
+
+	// A link that just came up may drop packets for up to a second (link
+	// watch), so reachability gets several seconds; unreachability is
+	// asserted by nobody answering for 1.5s.
+	expect := func(from, dst, want string) {
+		t.Helper()
+		wait := 5 * time.Second
+		if want == "" {
+			wait = 1500 * time.Millisecond
+		}
+		if got := vms[from].ns.probe(t, dst, wait); got != want {
+			t.Errorf("%s -> %s answered by %q, want %q\nhost1:\n%s", from, dst, got, want, h1.dump())
+		}
+	}
+	expect("vm1", "10.1.1.4", "vm2")
+	expect("vm2", "10.1.1.3", "vm1")
+	expect("vm3", "10.1.1.4", "vm4")
+	expect("vm4", "10.1.1.3", "vm3")
+	expect("vm1", "10.1.1.5", "vm5") // same host, same network
+	expect("vm2", "10.1.1.5", "vm5")
+	expect("vm3", "10.1.1.5", "") // network B has no 10.1.1.5
+	expect("vm4", "10.1.1.5", "")
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	if ch := reconcile(dp1, state1, "host1"); !ch.Empty() {
+		t.Errorf("second reconcile of host1 changed %q", ch.Applied)
+	}
+	if ch := reconcile(dp2, state2, "host2"); !ch.Empty() {
+		t.Errorf("second reconcile of host2 changed %q", ch.Applied)
+	}
+
+	// Foreign objects survive.
+	if !hasRule(t, h1, 30000, "u1", 50) {
+		t.Error("foreign rule priority 30000 was removed")
+	}
+	if n := countRoutes(t, h1, func(r netlink.Route) bool { return r.Table == 50 }); n != 1 {
+		t.Errorf("foreign table 50 has %d routes, want 1", n)
+	}
+	if n := countRoutes(t, h1, func(r netlink.Route) bool { return r.Table == 1999 }); n != 0 {
+		t.Errorf("stale table 1999 still has %d routes", n)
+	}
+
+	// Withdraw VM2 from host1: VM1 loses VM2 and must not reach VM4 instead.
+	state1b := state1
+	state1b.Remote = state1.Remote[1:]
+	if ch := reconcile(dp1, state1b, "host1"); ch.Empty() {
+		t.Error("withdrawing a remote route changed nothing")
+	}
+	expect("vm1", "10.1.1.4", "")
+	expect("vm3", "10.1.1.4", "vm4")
+
+	// Move vm5's port from network A to network B.
+	state1c := state1b
+	state1c.Ports = slices.Clone(state1b.Ports)
+	state1c.Ports[2].Network = "default-domain:p:B"
+	if ch := reconcile(dp1, state1c, "host1"); ch.Empty() {
+		t.Error("moving a port changed nothing")
+	}
+	expect("vm3", "10.1.1.5", "vm5")
+	expect("vm1", "10.1.1.5", "")
+	if ch := reconcile(dp1, state1c, "host1"); !ch.Empty() {
+		t.Errorf("reconcile after the move changed %q", ch.Applied)
+	}
+
+	// Delete everything.
+	for _, hs := range []struct {
+		dp   *Dataplane
+		host *testNS
+	}{{dp1, h1}, {dp2, h2}} {
+		if ch := reconcile(hs.dp, State{}, hs.host.name); ch.Empty() {
+			t.Errorf("%s: emptying reported no change", hs.host.name)
+		}
+		if ch := reconcile(hs.dp, State{}, hs.host.name); !ch.Empty() {
+			t.Errorf("%s: second empty reconcile changed %q", hs.host.name, ch.Applied)
+		}
+		assertNothingOurs(t, hs.host)
+	}
+	if !hasRule(t, h1, 30000, "u1", 50) {
+		t.Error("foreign rule priority 30000 was removed by the empty reconcile")
+	}
+}
+
+func hasRule(t *testing.T, n *testNS, prio int, iif string, table int) bool {
+	t.Helper()
+	rules, err := n.h.RuleList(netlink.FAMILY_V4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rules {
+		if r.Priority == prio && r.IifName == iif && r.Table == table {
+			return true
+		}
+	}
+	return false
+}
+
+func countRoutes(t *testing.T, n *testNS, match func(netlink.Route) bool) int {
+	t.Helper()
+	routes, err := n.h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := 0
+	for _, r := range routes {
+		if match(r) {
+			c++
+		}
+	}
+	return c
+}
+
+func assertNothingOurs(t *testing.T, n *testNS) {
+	t.Helper()
+	links, err := n.h.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range links {
+		if isOwnedDeviceName(l.Attrs().Name) {
+			t.Errorf("%s: device %s left", n.name, l.Attrs().Name)
+		}
+	}
+	rules, err := n.h.RuleList(netlink.FAMILY_V4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rules {
+		if r.Priority == RulePriority {
+			t.Errorf("%s: rule iif %s lookup %d left", n.name, r.IifName, r.Table)
+		}
+	}
+	if c := countRoutes(t, n, func(r netlink.Route) bool { return isOwnedTable(r.Table) }); c != 0 {
+		t.Errorf("%s: %d routes left in owned tables", n.name, c)
+	}
+	addrs, err := n.h.AddrList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if ownedAddr(a) {
+			t.Errorf("%s: gateway address %v left", n.name, a.IPNet)
+		}
+	}
+}

@@ -1,0 +1,215 @@
+package dataplane
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+)
+
+// Reserved kernel resources. Everything the dataplane owns is recognised by
+// these markers, and nothing outside them is ever modified or deleted.
+const (
+	// DevicePrefix starts the name of every VXLAN device the dataplane owns;
+	// the rest of the name is the decimal VNI ("vx100").
+	DevicePrefix = "vx"
+	// TableBase and TableSpan define the reserved routing table range
+	// [TableBase, TableBase+TableSpan).
+	TableBase = 1000
+	TableSpan = 100000
+	// RulePriority is the priority of every policy rule the dataplane owns.
+	RulePriority = 20000
+	// VXLANPort is the UDP destination port of the tunnels.
+	VXLANPort = 4789
+	// unreachableMetric is the metric of the catch-all route that closes
+	// each network table, so lookups never fall through to the main table.
+	unreachableMetric = 0x7fffffff
+)
+
+// State is the desired dataplane of one compute host.
+type State struct {
+	TunnelIP    netip.Addr // IPv4 source of the VXLAN tunnels
+	UnderlayDev string     // device the tunnels are sent on
+	Networks    []Network
+	Ports       []Port
+	Remote      []RemoteRoute
+}
+
+// Network is one virtual network (one routing instance).
+type Network struct {
+	Name    string // fully qualified name
+	VNI     uint32 // 1..16777215
+	Subnets []Subnet
+}
+
+// Subnet is an IPv4 subnet of a network and the gateway address the
+// dataplane answers for on the network's ports.
+type Subnet struct {
+	Prefix  netip.Prefix
+	Gateway netip.Addr
+}
+
+// Port is a local VM interface. Name is the host side of a veth or a tap
+// device, created by someone else before it appears in the state.
+type Port struct {
+	Name    string
+	MAC     net.HardwareAddr // informational; the dataplane does not program it
+	IP      netip.Addr
+	Network string
+}
+
+// RemoteRoute is a prefix reachable through a VXLAN tunnel to another host.
+type RemoteRoute struct {
+	Network        string
+	Prefix         netip.Prefix
+	TunnelEndpoint netip.Addr
+	// VNI must be 0 or the network's VNI: one VXLAN device per network
+	// carries one VNI.
+	VNI uint32
+	// MAC is the inner destination MAC address. The zero value means
+	// RouterMAC(TunnelEndpoint), the MAC this dataplane gives its own VXLAN
+	// devices, which is what a peer running this package accepts. A remote
+	// VM's own MAC only works towards an L2 (bridged) VTEP.
+	MAC net.HardwareAddr
+}
+
+// TableForVNI is the routing table of the network with the given VNI.
+func TableForVNI(vni uint32) int { return TableBase + int(vni%TableSpan) }
+
+// DeviceName is the name of the VXLAN device of the network with the given VNI.
+func DeviceName(vni uint32) string { return fmt.Sprintf("%s%d", DevicePrefix, vni) }
+
+// RouterMAC is the MAC address of the dataplane's VXLAN devices on the host
+// with the given tunnel IP: 02:00 followed by the four IPv4 bytes.
+func RouterMAC(tunnelIP netip.Addr) net.HardwareAddr {
+	b := tunnelIP.As4()
+	return net.HardwareAddr{0x02, 0x00, b[0], b[1], b[2], b[3]}
+}
+
+func isOwnedTable(t int) bool { return t >= TableBase && t < TableBase+TableSpan }
+
+func isOwnedDeviceName(name string) bool {
+	rest, ok := strings.CutPrefix(name, DevicePrefix)
+	if !ok || rest == "" {
+		return false
+	}
+	for _, c := range rest {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// plan is the validated, flattened form of a State.
+type plan struct {
+	tunnelIP netip.Addr
+	underlay string
+	nets     map[string]*netPlan // by network name
+	ports    []portPlan
+}
+
+type netPlan struct {
+	name   string
+	vni    uint32
+	table  int
+	dev    string
+	remote []remotePlan
+}
+
+type portPlan struct {
+	name    string
+	ip      netip.Addr
+	gateway netip.Addr
+	net     *netPlan
+}
+
+type remotePlan struct {
+	prefix   netip.Prefix
+	nexthop  netip.Addr // neighbor address used as onlink gateway
+	endpoint netip.Addr
+	mac      net.HardwareAddr
+}
+
+// compile validates desired and flattens it. An empty state (no networks,
+// ports or routes) needs no tunnel IP or underlay device.
+func compile(s State) (*plan, error) {
+	p := &plan{tunnelIP: s.TunnelIP, underlay: s.UnderlayDev, nets: map[string]*netPlan{}}
+	if len(s.Networks) > 0 {
+		if !s.TunnelIP.Is4() {
+			return nil, fmt.Errorf("tunnel IP %v: must be an IPv4 address", s.TunnelIP)
+		}
+		if s.UnderlayDev == "" {
+			return nil, fmt.Errorf("underlay device: name is empty")
+		}
+	}
+	tables := map[int]string{}
+	subnets := map[string][]Subnet{}
+	for _, n := range s.Networks {
+		if n.Name == "" {
+			return nil, fmt.Errorf("network with VNI %d: empty name", n.VNI)
+		}
+		if _, dup := p.nets[n.Name]; dup {
+			return nil, fmt.Errorf("network %q: listed twice", n.Name)
+		}
+		if n.VNI == 0 || n.VNI >= 1<<24 {
+			return nil, fmt.Errorf("network %q: VNI %d out of range 1..16777215", n.Name, n.VNI)
+		}
+		t := TableForVNI(n.VNI)
+		if other, dup := tables[t]; dup {
+			return nil, fmt.Errorf("network %q: table %d already used by network %q", n.Name, t, other)
+		}
+		tables[t] = n.Name
+		for _, sn := range n.Subnets {
+			if !sn.Prefix.Addr().Is4() || !sn.Gateway.Is4() || !sn.Prefix.Contains(sn.Gateway) {
+				return nil, fmt.Errorf("network %q: subnet %v gateway %v: need IPv4 gateway inside the subnet", n.Name, sn.Prefix, sn.Gateway)
+			}
+		}
+		subnets[n.Name] = n.Subnets
+		p.nets[n.Name] = &netPlan{name: n.Name, vni: n.VNI, table: t, dev: DeviceName(n.VNI)}
+	}
+	seenPort := map[string]bool{}
+	for _, pt := range s.Ports {
+		np, ok := p.nets[pt.Network]
+		if !ok {
+			return nil, fmt.Errorf("port %q: unknown network %q", pt.Name, pt.Network)
+		}
+		if pt.Name == "" || seenPort[pt.Name] {
+			return nil, fmt.Errorf("port %q: empty or duplicate name", pt.Name)
+		}
+		seenPort[pt.Name] = true
+		if !pt.IP.Is4() {
+			return nil, fmt.Errorf("port %q: IP %v is not IPv4", pt.Name, pt.IP)
+		}
+		var gw netip.Addr
+		for _, sn := range subnets[pt.Network] {
+			if sn.Prefix.Contains(pt.IP) {
+				gw = sn.Gateway
+				break
+			}
+		}
+		if !gw.IsValid() {
+			return nil, fmt.Errorf("port %q: IP %v is in no subnet of network %q", pt.Name, pt.IP, pt.Network)
+		}
+		p.ports = append(p.ports, portPlan{name: pt.Name, ip: pt.IP, gateway: gw, net: np})
+	}
+	for _, r := range s.Remote {
+		np, ok := p.nets[r.Network]
+		if !ok {
+			return nil, fmt.Errorf("remote route %v: unknown network %q", r.Prefix, r.Network)
+		}
+		if !r.Prefix.IsValid() || !r.Prefix.Addr().Is4() || !r.TunnelEndpoint.Is4() {
+			return nil, fmt.Errorf("remote route %v in %q: prefix and tunnel endpoint %v must be IPv4", r.Prefix, r.Network, r.TunnelEndpoint)
+		}
+		if r.VNI != 0 && r.VNI != np.vni {
+			return nil, fmt.Errorf("remote route %v in %q: VNI %d differs from the network's VNI %d (unsupported)", r.Prefix, r.Network, r.VNI, np.vni)
+		}
+		mac := r.MAC
+		if len(mac) == 0 {
+			mac = RouterMAC(r.TunnelEndpoint)
+		}
+		pfx := r.Prefix.Masked()
+		np.remote = append(np.remote, remotePlan{prefix: pfx, nexthop: pfx.Addr(), endpoint: r.TunnelEndpoint, mac: mac})
+	}
+	return p, nil
+}
