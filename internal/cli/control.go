@@ -32,6 +32,7 @@ type ControlConfig struct {
 	Hostname        string        `flag:"hostname" usage:"name of this control node (default: the machine's host name)"`
 	HoldTime        time.Duration `flag:"xmpp-hold-time" default:"90s" usage:"XMPP hold time (1s..90s); keepalives every third of it"`
 	Subcluster      string        `flag:"subcluster" usage:"subcluster name the agents' streams must carry"`
+	BGPListen       string        `flag:"bgp-listen" usage:"BGP address; default: this node's bgp-router object's address and port (179); 'none' disables BGP"`
 	GracefulRestart time.Duration `flag:"graceful-restart-time" default:"0s" usage:"keep a lost agent's routes as stale this long (0 withdraws at once)"`
 	TLSCert         string        `flag:"xmpp-server-cert" usage:"PEM certificate for XMPP STARTTLS (enables TLS)"`
 	TLSKey          string        `flag:"xmpp-server-key" usage:"PEM key for XMPP STARTTLS"`
@@ -71,7 +72,7 @@ func (c *ControlConfig) server(st *store.Store, log *slog.Logger, reg *prometheu
 	}
 	return control.New(st, control.Config{
 		XMPPListen: c.XMPPListen, Hostname: c.Hostname, HoldTime: c.HoldTime, Subcluster: c.Subcluster,
-		TLS: tc, GracefulRestart: c.GracefulRestart, Logger: log, Registry: reg,
+		TLS: tc, GracefulRestart: c.GracefulRestart, BGPListen: c.BGPListen, Logger: log, Registry: reg,
 	}), nil
 }
 

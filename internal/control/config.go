@@ -32,6 +32,9 @@ type Config struct {
 	// EndOfRibDelay is how long after its last subscription an agent gets
 	// the End-of-RIB marker.
 	EndOfRibDelay time.Duration
+	// BGPListen is the BGP address: "" uses this node's bgp-router object's
+	// address and port (the original's behaviour), "none" disables BGP.
+	BGPListen string
 	// MaxQueueBytes closes a session whose unsent output exceeds it.
 	MaxQueueBytes int
 	Logger        *slog.Logger

@@ -118,6 +118,7 @@ func (p *configPusher) recompute() {
 	g := p.s.graph
 	g.RLock()
 	want := instancesFromGraph(g)
+	bgpCfg := bgpFromGraph(g, p.s.cfg.Hostname)
 	p.s.setHoldTime(holdTimeFromGraph(g, p.s.cfg.HoldTime))
 	p.mu.Lock()
 	agents := make(map[*session]*agentConfig, len(p.agents))
@@ -157,7 +158,7 @@ func (p *configPusher) recompute() {
 	p.encMu.Lock()
 	p.attrNodes = usedAttr
 	p.encMu.Unlock()
-	p.s.post(func() { p.s.setInstances(want) })
+	p.s.post(func() { p.s.setInstances(want); p.s.applyBGP(bgpCfg) })
 	for _, o := range sends {
 		for _, m := range o.msgs {
 			o.sess.send(m)

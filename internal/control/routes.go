@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/contrail-go/contrail/internal/bgp"
 	"github.com/contrail-go/contrail/internal/packet/xmpp"
 	"github.com/contrail-go/contrail/internal/rib"
 )
@@ -483,7 +484,16 @@ func (s *Server) flushRoutes() {
 	}
 	var order []string
 	batches := map[string]*nodeBatch{}
+	var toBGP []bgp.PathChange
 	s.rib.Drain(0, func(inst string, fam rib.Family, key rib.Key, best []*rib.Path) {
+		if inst == rib.MasterInstance {
+			if s.bgp != nil {
+				if ch, ok := s.exportChange(fam, key, best); ok {
+					toBGP = append(toBGP, ch)
+				}
+			}
+			return
+		}
 		if len(s.instSubs[inst]) == 0 {
 			return
 		}
@@ -524,6 +534,7 @@ func (s *Server) flushRoutes() {
 	for sess, buf := range perSession {
 		sess.send(buf)
 	}
+	s.queueBGP(toBGP)
 }
 
 // setInstances applies the routing instances of the config.

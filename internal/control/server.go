@@ -40,6 +40,8 @@ type Server struct {
 	wg       sync.WaitGroup
 
 	cfgPush *configPusher
+	bgp     *bgpSide        // owned by the loop; nil until this node's bgp-router exists
+	ctx     context.Context // Start's context, for goroutines started later
 	// hold is the XMPP hold time for new sessions: the configured one, or
 	// global-system-config's fast_convergence_parameters.xmpp_hold_time
 	// when fast convergence is enabled there.
@@ -118,6 +120,7 @@ func (s *Server) call(ctx context.Context, fn func()) error {
 func (s *Server) Start(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	s.ctx = ctx
 	loopDone := make(chan struct{})
 	go func() { s.loop(ctx); close(loopDone) }()
 
