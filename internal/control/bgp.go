@@ -23,6 +23,7 @@ type bgpRouter struct {
 	ID       netip.Addr
 	HoldTime time.Duration
 	MD5      string
+	Type     string // router_type: control-node, router, external-control-node, ...
 }
 
 // bgpConfig is what the config says about this control node's BGP.
@@ -86,6 +87,7 @@ func parseBGPRouter(o *model.Object, globalAS uint32) (bgpRouter, bool) {
 		Port             int    `json:"port"`
 		AutonomousSystem uint32 `json:"autonomous_system"`
 		HoldTime         int    `json:"hold_time"`
+		RouterType       string `json:"router_type"`
 		AuthData         *struct {
 			KeyType  string `json:"key_type"`
 			KeyItems []struct {
@@ -97,7 +99,7 @@ func parseBGPRouter(o *model.Object, globalAS uint32) (bgpRouter, bool) {
 	if !ok || json.Unmarshal(raw, &p) != nil {
 		return bgpRouter{}, false
 	}
-	r := bgpRouter{Name: o.Name(), Port: 179, AS: globalAS, HoldTime: 90 * time.Second}
+	r := bgpRouter{Name: o.Name(), Port: 179, AS: globalAS, HoldTime: 90 * time.Second, Type: p.RouterType}
 	var err error
 	if r.Address, err = netip.ParseAddr(p.Address); err != nil {
 		return bgpRouter{}, false
@@ -202,8 +204,12 @@ func (s *Server) applyBGP(cfg bgpConfig) {
 		if s.bgp.neighbors[p.Address] {
 			continue
 		}
+		// Two of our control nodes would both dial and collide, and the
+		// speaker does not resolve collisions yet: between control nodes
+		// only the one with the lower identifier dials.
+		passive := p.Type == "control-node" && s.bgp.self.ID.Compare(p.ID) > 0
 		err := s.bgp.speaker.AddNeighbor(bgp.Neighbor{Address: p.Address, Port: p.Port, PeerAS: p.AS,
-			HoldTime: min(p.HoldTime, s.bgp.self.HoldTime), MD5Password: p.MD5})
+			HoldTime: min(p.HoldTime, s.bgp.self.HoldTime), MD5Password: p.MD5, Passive: passive})
 		if err != nil {
 			s.log.Warn("BGP neighbor not added", "neighbor", p.Name, "err", err)
 			continue
