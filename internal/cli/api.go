@@ -109,6 +109,40 @@ func newIntrospect(name string, reg *prometheus.Registry, log *slog.Logger, ppro
 	return in
 }
 
+// daemon is what every daemon subcommand sets up before its components:
+// its context and error group, logger, config store and metrics registry.
+// The caller closes st when it returns.
+type daemon struct {
+	ctx context.Context
+	g   *errgroup.Group
+	log *slog.Logger
+	st  *store.Store
+	reg *prometheus.Registry
+}
+
+// daemonOptions are the options every daemon has (StoreConfig and LogConfig).
+type daemonOptions interface {
+	logger(io.Writer) (*slog.Logger, error)
+	open(context.Context, *slog.Logger) (*store.Store, error)
+}
+
+// startDaemon loads a daemon's options and opens what all daemons share.
+func startDaemon(ctx context.Context, name string, args []string, cfg daemonOptions, stderr io.Writer, defaultFile string) (*daemon, error) {
+	if err := loadConfig(name, args, cfg, stderr, defaultFile); err != nil {
+		return nil, err
+	}
+	log, err := cfg.logger(stderr)
+	if err != nil {
+		return nil, err
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	st, err := cfg.open(ctx, log)
+	if err != nil {
+		return nil, err
+	}
+	return &daemon{ctx: ctx, g: g, log: log, st: st, reg: obs.NewRegistry()}, nil
+}
+
 func loadConfig(name string, args []string, cfg any, stderr io.Writer, defaultFile string) error {
 	fs := flag.NewFlagSet("contrail "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -125,20 +159,12 @@ func loadConfig(name string, args []string, cfg any, stderr io.Writer, defaultFi
 
 func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg APIConfig
-	if err := loadConfig("api", args, &cfg, stderr, "/etc/contrail/contrail-api.conf"); err != nil {
-		return err
-	}
-	log, err := cfg.logger(stderr)
+	d, err := startDaemon(ctx, "api", args, &cfg, stderr, "/etc/contrail/contrail-api.conf")
 	if err != nil {
 		return err
 	}
-	g, ctx := errgroup.WithContext(ctx)
-	st, err := cfg.open(ctx, log)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	reg := obs.NewRegistry()
+	defer d.st.Close()
+	ctx, g, log, st, reg := d.ctx, d.g, d.log, d.st, d.reg
 	srv := cfg.server(st, log, reg)
 	g.Go(func() error { return srv.Start(ctx) })
 	if err := startIntrospect(ctx, g, "contrail-api", cfg.Introspect, cfg.Pprof, reg, log, &cfg, srv); err != nil {
@@ -179,23 +205,15 @@ func startIntrospect(ctx context.Context, g *errgroup.Group, name, addr string, 
 
 func runAllInOne(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg AllInOneConfig
-	if err := loadConfig("all-in-one", args, &cfg, stderr, ""); err != nil {
-		return err
-	}
-	log, err := cfg.logger(stderr)
+	d, err := startDaemon(ctx, "all-in-one", args, &cfg, stderr, "")
 	if err != nil {
 		return err
 	}
+	defer d.st.Close()
+	ctx, g, log, st, reg := d.ctx, d.g, d.log, d.st, d.reg
 	if len(cfg.EtcdEndpoints) > 0 {
 		log.Info("all-in-one on an external etcd", "endpoints", strings.Join(cfg.EtcdEndpoints, ","))
 	}
-	g, ctx := errgroup.WithContext(ctx)
-	st, err := cfg.open(ctx, log)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	reg := obs.NewRegistry()
 	srv := cfg.APIConfig.server(st, log, reg)
 	g.Go(func() error { return srv.Start(ctx) })
 	schema, err := newAllInOneSchema(st, srv, reg, log)

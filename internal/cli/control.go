@@ -17,7 +17,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/contrail-go/contrail/internal/control"
-	"github.com/contrail-go/contrail/internal/obs"
 	"github.com/contrail-go/contrail/internal/store"
 )
 
@@ -95,21 +94,13 @@ func (c *ControlDaemonConfig) Validate() error {
 
 func runControl(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg ControlDaemonConfig
-	if err := loadConfig("control", args, &cfg, stderr, "/etc/contrail/contrail-control.conf"); err != nil {
-		return err
-	}
-	log, err := cfg.logger(stderr)
+	d, err := startDaemon(ctx, "control", args, &cfg, stderr, "/etc/contrail/contrail-control.conf")
 	if err != nil {
 		return err
 	}
-	g, ctx := errgroup.WithContext(ctx)
-	st, err := cfg.open(ctx, log)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	reg := obs.NewRegistry()
-	srv, err := cfg.server(st, log, reg)
+	defer d.st.Close()
+	ctx, g, log, reg := d.ctx, d.g, d.log, d.reg
+	srv, err := cfg.server(d.st, log, reg)
 	if err != nil {
 		return err
 	}
