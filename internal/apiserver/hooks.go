@@ -201,34 +201,66 @@ func (s *Server) checkSubnetsEmpty(t *txn, field string, old, now []*ipam.Subnet
 // vnSubnets returns the subnets a network allocates from: the subnets on
 // its refs to IPAMs, plus the IPAM's own subnets for flat-subnet IPAMs.
 func (s *Server) vnSubnets(c *cache, vn *model.Object) []*ipam.Subnet {
-	var out []*ipam.Subnet
-	for i, r := range vn.Refs["network_ipam_refs"] {
-		if len(r.Attr) > 0 {
+	out := s.parsedSubnets(vn, func() []*ipam.Subnet {
+		var subs []*ipam.Subnet
+		for i, r := range vn.Refs["network_ipam_refs"] {
+			if len(r.Attr) == 0 {
+				continue
+			}
 			v, _ := decodeValue(r.Attr)
 			if m, ok := v.(map[string]any); ok {
-				subs, err := ipam.ParseVnSubnets(fmt.Sprintf("network_ipam_refs[%d].attr", i), m)
-				if err == nil {
-					out = append(out, subs...)
+				if ss, err := ipam.ParseVnSubnets(fmt.Sprintf("network_ipam_refs[%d].attr", i), m); err == nil {
+					subs = append(subs, ss...)
 				}
 			}
 		}
-		if n := c.Get(r.UUID); n != nil {
+		return subs
+	})
+	for _, r := range vn.Refs["network_ipam_refs"] {
+		n := c.Get(r.UUID)
+		if n == nil {
+			continue
+		}
+		out = append(out, s.parsedSubnets(n.Obj, func() []*ipam.Subnet {
 			var method string
 			n.Obj.Prop("ipam_subnet_method", &method)
-			if method == "flat-subnet" {
-				var prop map[string]any
-				if raw, ok := n.Obj.Props["ipam_subnets"]; ok {
-					v, _ := decodeValue(raw)
-					prop, _ = v.(map[string]any)
-				}
-				subs, err := ipam.ParseIpamSubnets("ipam_subnets", prop)
-				if err == nil {
-					out = append(out, subs...)
-				}
+			if method != "flat-subnet" {
+				return nil
 			}
-		}
+			var prop map[string]any
+			if raw, ok := n.Obj.Props["ipam_subnets"]; ok {
+				v, _ := decodeValue(raw)
+				prop, _ = v.(map[string]any)
+			}
+			subs, err := ipam.ParseIpamSubnets("ipam_subnets", prop)
+			if err != nil {
+				return nil
+			}
+			return subs
+		})...)
 	}
 	return out
+}
+
+// parsedSubnets returns parse(o), computed once per object version: stored
+// objects never change (an update is a new *model.Object), so the subnets
+// parsed from one can be reused by every allocation in its network. The
+// results are shared and must not be modified.
+func (s *Server) parsedSubnets(o *model.Object, parse func() []*ipam.Subnet) []*ipam.Subnet {
+	s.subnetMu.Lock()
+	subs, ok := s.subnetCache[o]
+	s.subnetMu.Unlock()
+	if ok {
+		return subs
+	}
+	subs = parse()
+	s.subnetMu.Lock()
+	if len(s.subnetCache) >= 4096 {
+		clear(s.subnetCache) // old versions must not be kept alive forever
+	}
+	s.subnetCache[o] = subs
+	s.subnetMu.Unlock()
+	return subs
 }
 
 // --- virtual-network ---

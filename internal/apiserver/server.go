@@ -15,6 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/contrail-go/contrail/internal/ipam"
+	"github.com/contrail-go/contrail/internal/model"
 	"github.com/contrail-go/contrail/internal/store"
 )
 
@@ -75,6 +77,9 @@ type Server struct {
 	// wait until the cache reaches it, so a client reads its own writes
 	// without every write waiting for the watch.
 	committed atomic.Int64
+
+	subnetMu    sync.Mutex
+	subnetCache map[*model.Object][]*ipam.Subnet
 }
 
 // New builds a server on an open store. Start runs it.
@@ -89,6 +94,7 @@ func New(st *store.Store, cfg Config) *Server {
 		ready: make(chan struct{}),
 	}
 	s.alloc = newAllocator()
+	s.subnetCache = map[*model.Object][]*ipam.Subnet{}
 	s.cache.allocKeys = s.allocationKeys
 	s.cache.onAdvance = s.alloc.releaseUpTo
 	s.cache.onFree = func(key string) {
