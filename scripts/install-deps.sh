@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
 # Installs what the tests and the system need on a fresh machine. Idempotent:
 # it does nothing when everything is already there.
-#   frr: FRR's bgpd and vtysh, a real BGP peer for the control node's
-#        interop tests (run on loopback, never as a system service).
+#   frr:       FRR's bgpd and vtysh, a real BGP peer for the control node's
+#              interop tests (run on loopback or in test namespaces, never
+#              as a system service).
+#   iperf3:    throughput between test VMs (agent benchmark).
+#   nftables:  the nft CLI, to show rule sets when a test fails.
+#   conntrack: the conntrack CLI, the same for connection tracking.
+#   gobgpd:    GoBGP v3.37.0 and its gobgp CLI, a second real BGP peer,
+#              built from the Go module proxy into $(go env GOPATH)/bin.
 set -euo pipefail
 need=()
 [ -x /usr/lib/frr/bgpd ] && command -v vtysh >/dev/null 2>&1 || need+=(frr)
+command -v iperf3 >/dev/null 2>&1 || need+=(iperf3)
+command -v nft >/dev/null 2>&1 || need+=(nftables)
+command -v conntrack >/dev/null 2>&1 || need+=(conntrack)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "install-deps: installing ${need[*]}"
@@ -14,4 +23,10 @@ if [ "${#need[@]}" -gt 0 ]; then
   else
     echo "install-deps: missing ${need[*]} and not root; tests that need them will skip" >&2
   fi
+fi
+gobin="$(go env GOPATH)/bin"
+if [ ! -x "$gobin/gobgpd" ] || [ ! -x "$gobin/gobgp" ]; then
+  echo "install-deps: go install gobgpd and gobgp v3.37.0"
+  GOFLAGS=-mod=mod go install github.com/osrg/gobgp/v3/cmd/gobgpd@v3.37.0 github.com/osrg/gobgp/v3/cmd/gobgp@v3.37.0 ||
+    echo "install-deps: gobgpd could not be built; tests that need it will skip" >&2
 fi
