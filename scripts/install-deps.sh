@@ -9,6 +9,8 @@
 #   conntrack: the conntrack CLI, the same for connection tracking.
 #   gobgpd:    GoBGP v3.37.0 and its gobgp CLI, a second real BGP peer,
 #              built from the Go module proxy into $(go env GOPATH)/bin.
+#   victoria-logs: VictoriaLogs v1.52.1, the distributed analytics store the
+#              analytics store tests run against on loopback, built the same way.
 set -euo pipefail
 need=()
 [ -x /usr/lib/frr/bgpd ] && command -v vtysh >/dev/null 2>&1 || need+=(frr)
@@ -29,4 +31,9 @@ if [ ! -x "$gobin/gobgpd" ] || [ ! -x "$gobin/gobgp" ]; then
   echo "install-deps: go install gobgpd and gobgp v3.37.0"
   GOFLAGS=-mod=mod go install github.com/osrg/gobgp/v3/cmd/gobgpd@v3.37.0 github.com/osrg/gobgp/v3/cmd/gobgp@v3.37.0 ||
     echo "install-deps: gobgpd could not be built; tests that need it will skip" >&2
+fi
+if [ ! -x "$gobin/victoria-logs" ]; then
+  echo "install-deps: go install victoria-logs v1.52.1"
+  GOFLAGS=-mod=mod go install github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@v1.52.1 ||
+    echo "install-deps: victoria-logs could not be built; tests that need it will skip" >&2
 fi
