@@ -7,6 +7,8 @@
 #   iperf3:    throughput between test VMs (agent benchmark).
 #   nftables:  the nft CLI, to show rule sets when a test fails.
 #   conntrack: the conntrack CLI, the same for connection tracking.
+#   redis-server: a private Redis for the collector's Redis UVE mirror
+#              tests (started on a loopback port by the test itself).
 #   gobgpd:    GoBGP v3.37.0 and its gobgp CLI, a second real BGP peer,
 #              built from the Go module proxy into $(go env GOPATH)/bin.
 #   victoria-logs: VictoriaLogs v1.52.1, the distributed analytics store the
@@ -17,6 +19,7 @@ need=()
 command -v iperf3 >/dev/null 2>&1 || need+=(iperf3)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v conntrack >/dev/null 2>&1 || need+=(conntrack)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "install-deps: installing ${need[*]}"

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/contrail-go/contrail/internal/apiserver"
 	"github.com/contrail-go/contrail/internal/config"
 	"github.com/contrail-go/contrail/internal/obs"
+	"github.com/contrail-go/contrail/internal/sandesh/generator"
 	"github.com/contrail-go/contrail/internal/store"
 )
 
@@ -70,6 +72,7 @@ func (c *LogConfig) logger(w io.Writer) (*slog.Logger, error) {
 type APIConfig struct {
 	StoreConfig
 	LogConfig
+	ReportConfig
 	Listen           string        `flag:"listen" default:"0.0.0.0:8082" usage:"REST API listen address"`
 	Introspect       string        `flag:"introspect" default:"0.0.0.0:8084" usage:"introspect listen address (index, JSON state, /metrics, /healthz); empty disables it"`
 	MaxRequestSize   int64         `flag:"max-request-size" default:"1024000" usage:"largest accepted request body in bytes (413 above)"`
@@ -165,8 +168,12 @@ func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer d.st.Close()
 	ctx, g, log, st, reg := d.ctx, d.g, d.log, d.st, d.reg
+	gen := newReporter(cfg.Collectors, "contrail-api", cfg.Introspect, log)
+	log = teeLogs(log, gen)
+	g.Go(func() error { return gen.Start(ctx) })
 	srv := cfg.server(st, log, reg)
 	g.Go(func() error { return srv.Start(ctx) })
+	watchConnection(ctx, g, gen, "Database", "etcd", st.ClientURLs(), 10*time.Second, srv.CheckStore)
 	if err := startIntrospect(ctx, g, "contrail-api", cfg.Introspect, cfg.Pprof, reg, log, &cfg, srv); err != nil {
 		return err
 	}
@@ -214,24 +221,69 @@ func runAllInOne(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if len(cfg.EtcdEndpoints) > 0 {
 		log.Info("all-in-one on an external etcd", "endpoints", strings.Join(cfg.EtcdEndpoints, ","))
 	}
+
+	// The analytics node first, so that every other daemon of the process
+	// reports to it from its start.
+	collectors := cfg.Collectors
+	if !cfg.NoAnalytics {
+		if cfg.AnalyticsDataDir == defaultAnalyticsDataDir {
+			// Beside the config store unless named otherwise.
+			cfg.AnalyticsDataDir = filepath.Join(cfg.DataDir, "analytics")
+		}
+		an, err := cfg.AnalyticsNodeConfig.start(ctx, g, &cfg, cfg.Pprof, reg, log)
+		if err != nil {
+			return err
+		}
+		if len(collectors) == 0 {
+			collectors = []string{an.addr}
+		}
+		for module, intro := range map[string]string{
+			"contrail-collector": cfg.CollectorIntrospect, "contrail-analytics-api": cfg.AnalyticsIntrospect,
+			"contrail-query-engine": cfg.AnalyticsIntrospect,
+		} {
+			gen := newReporter(collectors, module, intro, log)
+			gen.SetConnection(generator.ConnectionInfo{Type: "Database", Name: "analytics-store",
+				ServerAddrs: []string{cfg.AnalyticsDataDir}, Status: generator.StatusUp})
+			g.Go(func() error { return gen.Start(ctx) })
+		}
+	}
+	apiGen := newReporter(collectors, "contrail-api", cfg.Introspect, log)
+	schemaGen := newReporter(collectors, "contrail-schema", cfg.Introspect, log)
+	controlGen := newReporter(collectors, "contrail-control", cfg.ControlIntro, log)
+	for _, gen := range []*generator.Generator{apiGen, schemaGen, controlGen} {
+		g.Go(func() error { return gen.Start(ctx) })
+	}
+	log = teeLogs(log, apiGen)
+
 	srv := cfg.APIConfig.server(st, log, reg)
 	g.Go(func() error { return srv.Start(ctx) })
+	watchConnection(ctx, g, apiGen, "Database", "etcd", st.ClientURLs(), 10*time.Second, srv.CheckStore)
 	schema, err := newAllInOneSchema(st, srv, reg, log)
 	if err != nil {
 		return err
 	}
 	g.Go(func() error { return schema.run(ctx) })
+	watchConnection(ctx, g, schemaGen, "ApiServer", "api", []string{cfg.Listen}, 10*time.Second, func(context.Context) error {
+		select {
+		case <-srv.Ready():
+			return nil
+		default:
+			return errors.New("API server not serving yet")
+		}
+	})
 	ctl, err := cfg.ControlConfig.server(st, log, reg)
 	if err != nil {
 		return err
 	}
 	g.Go(func() error { return ctl.Start(ctx) })
+	watchConnection(ctx, g, controlGen, "Database", "etcd", st.ClientURLs(), 10*time.Second, st.RequestProgress)
+	reportControl(ctx, g, controlGen, ctl, cfg.Hostname, 10*time.Second)
 	if err := startControlIntrospect(ctx, g, &cfg.ControlConfig, &cfg, cfg.Pprof, ctl, reg, log); err != nil {
 		return err
 	}
 	if err := startIntrospect(ctx, g, "contrail-all-in-one", cfg.Introspect, cfg.Pprof, reg, log, &cfg, srv, schema.register); err != nil {
 		return err
 	}
-	log.Info("all-in-one running", "api", cfg.Listen, "etcd", strings.Join(st.ClientURLs(), ","))
+	log.Info("all-in-one running", "api", cfg.Listen, "etcd", strings.Join(st.ClientURLs(), ","), "collectors", strings.Join(collectors, ","))
 	return g.Wait()
 }

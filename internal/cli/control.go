@@ -79,6 +79,7 @@ func (c *ControlConfig) server(st *store.Store, log *slog.Logger, reg *prometheu
 type ControlDaemonConfig struct {
 	StoreConfig
 	LogConfig
+	ReportConfig
 	ControlConfig
 	Pprof bool `flag:"pprof" usage:"serve /debug/pprof on the introspect port"`
 }
@@ -100,11 +101,16 @@ func runControl(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer d.st.Close()
 	ctx, g, log, reg := d.ctx, d.g, d.log, d.reg
+	gen := newReporter(cfg.Collectors, "contrail-control", cfg.ControlIntro, log)
+	log = teeLogs(log, gen)
+	g.Go(func() error { return gen.Start(ctx) })
 	srv, err := cfg.server(d.st, log, reg)
 	if err != nil {
 		return err
 	}
 	g.Go(func() error { return srv.Start(ctx) })
+	watchConnection(ctx, g, gen, "Database", "etcd", d.st.ClientURLs(), 10*time.Second, d.st.RequestProgress)
+	reportControl(ctx, g, gen, srv, cfg.Hostname, 10*time.Second)
 	if err := startControlIntrospect(ctx, g, &cfg.ControlConfig, &cfg, cfg.Pprof, srv, reg, log); err != nil {
 		return err
 	}
@@ -131,4 +137,5 @@ func startControlIntrospect(ctx context.Context, g *errgroup.Group, c *ControlCo
 type AllInOneConfig struct {
 	APIConfig
 	ControlConfig
+	AnalyticsNodeConfig
 }

@@ -28,6 +28,7 @@ func init() {
 // SchemaConfig configures `contrail schema`.
 type SchemaConfig struct {
 	LogConfig
+	ReportConfig
 	EtcdEndpoints []string      `flag:"etcd-endpoints" default:"http://127.0.0.1:2379" usage:"comma-separated client URLs of the etcd cluster the API servers use"`
 	EtcdPrefix    string        `flag:"etcd-prefix" default:"/contrail/" usage:"key prefix of all config in etcd"`
 	EtcdTimeout   time.Duration `flag:"etcd-dial-timeout" default:"5s" usage:"how long to wait for the etcd cluster"`
@@ -77,6 +78,11 @@ func runSchema(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer st.Close()
 	reg := obs.NewRegistry()
+	g, ctx := errgroup.WithContext(ctx)
+	gen := newReporter(cfg.Collectors, "contrail-schema", cfg.Introspect, log)
+	log = teeLogs(log, gen)
+	g.Go(func() error { return gen.Start(ctx) })
+	watchConnection(ctx, g, gen, "Database", "etcd", cfg.EtcdEndpoints, 10*time.Second, st.RequestProgress)
 	tr, err := transformer.New(transformer.Config{
 		APIURL:   cfg.APIURL,
 		Store:    st,
@@ -90,7 +96,6 @@ func runSchema(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return tr.Run(ctx) })
 	if cfg.Introspect != "" {
 		in := newIntrospect("contrail-schema", reg, log, cfg.Pprof, &cfg)

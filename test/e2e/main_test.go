@@ -134,6 +134,9 @@ type node struct {
 	dir                       string
 	api, introspect, etcd, pr int
 	xmpp, ctlIntro            int
+	// Analytics node of all-in-one: Sandesh, collector introspect,
+	// analytics API, its introspect.
+	collector, colIntro, analytics, anIntro int
 }
 
 func newNode(t testing.TB) *node {
@@ -144,8 +147,13 @@ func (n *node) args(cmd string) []string {
 	var extra []string
 	if cmd == "all-in-one" {
 		n.xmpp, n.ctlIntro = freePortNoT(), freePortNoT()
+		n.collector, n.colIntro, n.analytics, n.anIntro = freePortNoT(), freePortNoT(), freePortNoT(), freePortNoT()
 		extra = []string{"--xmpp-listen", "127.0.0.1:" + strconv.Itoa(n.xmpp),
-			"--control-introspect", "127.0.0.1:" + strconv.Itoa(n.ctlIntro)}
+			"--control-introspect", "127.0.0.1:" + strconv.Itoa(n.ctlIntro),
+			"--collector-listen", "127.0.0.1:" + strconv.Itoa(n.collector),
+			"--collector-introspect", "127.0.0.1:" + strconv.Itoa(n.colIntro),
+			"--analytics-listen", "127.0.0.1:" + strconv.Itoa(n.analytics),
+			"--analytics-introspect", "127.0.0.1:" + strconv.Itoa(n.anIntro)}
 	}
 	return append([]string{cmd,
 		"--data-dir", n.dir,

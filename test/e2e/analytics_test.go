@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// uveModules returns the module_id of every process_status of the
+// NodeStatus UVE at url (flat), sorted.
+func uveModules(url string) ([]string, error) {
+	code, body, err := get(url)
+	if err != nil {
+		return nil, err
+	}
+	if code != 200 {
+		return nil, fmt.Errorf("GET %s: %d", url, code)
+	}
+	ns, _ := body["NodeStatus"].(map[string]any)
+	list, _ := ns["process_status"].([]any)
+	var mods []string
+	for _, ps := range list {
+		m, _ := ps.(map[string]any)
+		if id, ok := m["module_id"].(string); ok {
+			mods = append(mods, id)
+		}
+	}
+	sort.Strings(mods)
+	return mods, nil
+}
+
+// waitModules polls until the NodeStatus UVE at url names every module.
+func waitModules(t *testing.T, url string, want ...string) {
+	t.Helper()
+	var got []string
+	var err error
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		got, err = uveModules(url)
+		if err == nil && containsAll(got, want) {
+			return
+		}
+	}
+	t.Fatalf("NodeStatus at %s: modules %v (err %v), want %v", url, got, err, want)
+}
+
+func containsAll(have, want []string) bool {
+	set := map[string]bool{}
+	for _, h := range have {
+		set[h] = true
+	}
+	for _, w := range want {
+		if !set[w] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestAllInOneAnalytics: every daemon of all-in-one reports its NodeStatus
+// to the embedded collector, the analytics API serves them, and the
+// daemons' logs are queryable in MessageTable.
+func TestAllInOneAnalytics(t *testing.T) {
+	n := newNode(t)
+	args := append(n.args("all-in-one"), "--log-level", "info", "--bgp-listen", "none")
+	start(t, n.url()+"/", args...)
+	an := "http://127.0.0.1:" + strconv.Itoa(n.analytics)
+	host := hostnameT(t)
+
+	waitModules(t, an+"/analytics/uves/config-node/"+host+"?flat", "contrail-api", "contrail-schema")
+	waitModules(t, an+"/analytics/uves/control-node/"+host+"?flat", "contrail-control")
+	waitModules(t, an+"/analytics/uves/analytics-node/"+host+"?flat", "contrail-analytics-api", "contrail-collector")
+	// The query engine is on the analytics database node, as in later
+	// releases of the original.
+	waitModules(t, an+"/analytics/uves/database-node/"+host+"?flat", "contrail-query-engine")
+
+	// The control node's own UVE and a virtual network's config UVE.
+	code, bgp, err := get(an + "/analytics/uves/control-node/" + host + "?flat&cfilt=BgpRouterState")
+	if err != nil || code != 200 {
+		t.Fatalf("BgpRouterState: %d %v", code, err)
+	}
+	st, _ := bgp["BgpRouterState"].(map[string]any)
+	if ri, _ := st["num_routing_instance"].(float64); ri < 1 {
+		t.Fatalf("BgpRouterState without routing instances: %v", bgp)
+	}
+	vn := "default-domain:default-project:default-virtual-network"
+	var vnUVE map[string]any
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if code, vnUVE, err = get(an + "/analytics/uves/virtual-network/" + vn + "?flat"); err == nil && code == 200 && vnUVE["UveVirtualNetworkConfig"] != nil {
+			break
+		}
+	}
+	cfg, _ := vnUVE["UveVirtualNetworkConfig"].(map[string]any)
+	if ris, _ := cfg["routing_instance_list"].([]any); len(ris) == 0 {
+		t.Fatalf("virtual-network UVE: %v", vnUVE)
+	}
+
+	// Logs of the API server in MessageTable.
+	q := map[string]any{
+		"table": "MessageTable", "start_time": "now-10m", "end_time": "now",
+		"select_fields": []string{"MessageTS", "ModuleId", "Messagetype", "Level", "Xmlmessage"},
+		"where":         [][]map[string]any{{{"name": "ModuleId", "value": "contrail-api", "op": 1}, {"name": "Messagetype", "value": "SlogMessage", "op": 1}}},
+		"limit":         50,
+	}
+	var rows []any
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		code, out, err := post(an+"/analytics/query", q)
+		if err != nil || code != 200 {
+			t.Fatalf("query: %d %v %v", code, out, err)
+		}
+		if rows, _ = out["value"].([]any); len(rows) > 0 {
+			break
+		}
+	}
+	if len(rows) == 0 {
+		t.Fatal("no log of contrail-api in MessageTable")
+	}
+	if msg, _ := rows[0].(map[string]any)["Xmlmessage"].(string); !strings.Contains(msg, "SlogMessage") {
+		t.Fatalf("MessageTable row: %v", rows[0])
+	}
+
+	// A bad query gets a 4xx with the reason.
+	code, out, _ := post(an+"/analytics/query", map[string]any{"table": "NoSuchTable", "start_time": "now-1m", "end_time": "now", "select_fields": []string{"T"}})
+	if code != 404 && code != 400 {
+		t.Fatalf("unknown table: %d %v", code, out)
+	}
+}
+
+// TestCollectorRestartUVEsBack: daemons report to a separate collector;
+// after the collector is killed and started again, their UVEs are back.
+func TestCollectorRestartUVEsBack(t *testing.T) {
+	dir := t.TempDir()
+	col, colIntro := freePort(t), freePort(t)
+	colArgs := []string{"collector", "--listen", "127.0.0.1:" + strconv.Itoa(col),
+		"--introspect", "127.0.0.1:" + strconv.Itoa(colIntro),
+		"--analytics-data-dir", filepath.Join(dir, "analytics"), "--log-level", "warn"}
+	intro := "http://127.0.0.1:" + strconv.Itoa(colIntro)
+	c := start(t, intro+"/", colArgs...)
+
+	apiPort, anIntro := freePort(t), freePort(t)
+	anArgs := []string{"analytics-api", "--listen", "127.0.0.1:" + strconv.Itoa(apiPort),
+		"--introspect", "127.0.0.1:" + strconv.Itoa(anIntro), "--collector-url", intro,
+		"--analytics-data-dir", filepath.Join(dir, "api-store"), "--log-level", "warn"}
+	an := "http://127.0.0.1:" + strconv.Itoa(apiPort)
+	start(t, an+"/analytics", anArgs...)
+
+	n := newNode(t)
+	args := append(n.args("all-in-one"), "--no-analytics", "--collectors", "127.0.0.1:"+strconv.Itoa(col), "--bgp-listen", "none")
+	start(t, n.url()+"/", args...)
+	host := hostnameT(t)
+	url := an + "/analytics/uves/config-node/" + host + "?flat"
+	waitModules(t, url, "contrail-api", "contrail-schema")
+
+	c.kill()
+	// With the collector gone its UVEs are gone too.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if resp, err := http.Get(url); err != nil || resp.StatusCode != 200 {
+			if resp != nil {
+				resp.Body.Close()
+			}
+			break
+		} else {
+			resp.Body.Close()
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("UVEs still served with the collector killed")
+		}
+	}
+	start(t, intro+"/", colArgs...)
+	// The generators reconnect (backoff up to 30 s) and resend every UVE.
+	for deadline := time.Now().Add(45 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if mods, err := uveModules(url); err == nil && containsAll(mods, []string{"contrail-api", "contrail-schema"}) {
+			return
+		}
+	}
+	mods, err := uveModules(url)
+	t.Fatalf("after the collector restart: modules %v, %v", mods, err)
+}
+
+func hostnameT(t *testing.T) string {
+	t.Helper()
+	h, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
