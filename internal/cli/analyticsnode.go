@@ -4,9 +4,11 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
@@ -14,6 +16,8 @@ import (
 	"github.com/contrail-go/contrail/internal/analytics/api"
 	"github.com/contrail-go/contrail/internal/analytics/collector"
 	"github.com/contrail-go/contrail/internal/analytics/query"
+	"github.com/contrail-go/contrail/internal/confgraph"
+	"github.com/contrail-go/contrail/internal/model"
 	"github.com/contrail-go/contrail/internal/obs"
 )
 
@@ -37,7 +41,7 @@ type analyticsNode struct {
 
 // start opens the analytics store and starts the collector, the query
 // engine and the analytics API in g. The store is closed when ctx ends.
-func (c *AnalyticsNodeConfig) start(ctx context.Context, g *errgroup.Group, all any, pprof bool, reg *prometheus.Registry, log *slog.Logger) (*analyticsNode, error) {
+func (c *AnalyticsNodeConfig) start(ctx context.Context, g *errgroup.Group, all any, pprof bool, reg *prometheus.Registry, log *slog.Logger, alarms func(context.Context) ([]api.Alarm, error)) (*analyticsNode, error) {
 	st, err := c.openAnalyticsStore(log)
 	if err != nil {
 		return nil, fmt.Errorf("analytics store: %w", err)
@@ -70,6 +74,7 @@ func (c *AnalyticsNodeConfig) start(ctx context.Context, g *errgroup.Group, all 
 	srv := api.NewServer(api.Config{
 		Queries: query.NewEngine(st),
 		UVEs:    col.UVEs(),
+		Alarms:  alarms,
 		Logger:  log.With("component", "analytics-api"),
 	})
 	h := obs.HTTPMetrics(reg, "contrail", "analytics_api")(srv)
@@ -87,3 +92,42 @@ func (c *AnalyticsNodeConfig) start(ctx context.Context, g *errgroup.Group, all 
 // defaultAnalyticsDataDir is the default of --analytics-data-dir; in
 // all-in-one it means "analytics" under --data-dir.
 const defaultAnalyticsDataDir = "./contrail-analytics-data"
+
+// alarmsFromGraph reads the alarm objects of the config (the original's
+// alarm type, global or under a project) from the config graph that
+// *graph points to once the control node has it.
+func alarmsFromGraph(graph *atomic.Pointer[confgraph.Graph]) func(context.Context) ([]api.Alarm, error) {
+	return func(context.Context) ([]api.Alarm, error) {
+		gr := graph.Load()
+		if gr == nil {
+			return nil, nil
+		}
+		gr.RLock()
+		var objs []*model.Object
+		for _, id := range gr.UUIDs("alarm") {
+			if n := gr.Get(id); n != nil {
+				objs = append(objs, n.Obj)
+			}
+		}
+		gr.RUnlock()
+		out := make([]api.Alarm, 0, len(objs))
+		for _, o := range objs {
+			doc := make(map[string]json.RawMessage, len(o.Props)+2)
+			for k, v := range o.Props {
+				doc[k] = v
+			}
+			doc["fq_name"], _ = json.Marshal(o.FQName)
+			doc["uuid"], _ = json.Marshal(o.UUID)
+			b, err := json.Marshal(doc)
+			if err != nil {
+				return nil, err
+			}
+			var a api.Alarm
+			if err := json.Unmarshal(b, &a); err != nil {
+				return nil, fmt.Errorf("alarm %s: %w", o.FQNameString(), err)
+			}
+			out = append(out, a)
+		}
+		return out, nil
+	}
+}

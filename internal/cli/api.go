@@ -12,12 +12,14 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/contrail-go/contrail/internal/apiserver"
+	"github.com/contrail-go/contrail/internal/confgraph"
 	"github.com/contrail-go/contrail/internal/config"
 	"github.com/contrail-go/contrail/internal/obs"
 	"github.com/contrail-go/contrail/internal/sandesh/generator"
@@ -225,12 +227,13 @@ func runAllInOne(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	// The analytics node first, so that every other daemon of the process
 	// reports to it from its start.
 	collectors := cfg.Collectors
+	var graph atomic.Pointer[confgraph.Graph] // the control node's, for alarms
 	if !cfg.NoAnalytics {
 		if cfg.AnalyticsDataDir == defaultAnalyticsDataDir {
 			// Beside the config store unless named otherwise.
 			cfg.AnalyticsDataDir = filepath.Join(cfg.DataDir, "analytics")
 		}
-		an, err := cfg.AnalyticsNodeConfig.start(ctx, g, &cfg, cfg.Pprof, reg, log)
+		an, err := cfg.AnalyticsNodeConfig.start(ctx, g, &cfg, cfg.Pprof, reg, log, alarmsFromGraph(&graph))
 		if err != nil {
 			return err
 		}
@@ -275,6 +278,7 @@ func runAllInOne(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
+	graph.Store(ctl.Graph())
 	g.Go(func() error { return ctl.Start(ctx) })
 	watchConnection(ctx, g, controlGen, "Database", "etcd", st.ClientURLs(), 10*time.Second, st.RequestProgress)
 	reportControl(ctx, g, controlGen, ctl, cfg.Hostname, 10*time.Second)

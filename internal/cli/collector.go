@@ -13,7 +13,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/contrail-go/contrail/internal/analytics/collector"
-	"github.com/contrail-go/contrail/internal/analytics/store"
 	"github.com/contrail-go/contrail/internal/analytics/uve/redisuve"
 	"github.com/contrail-go/contrail/internal/obs"
 	"github.com/contrail-go/contrail/internal/sandesh/generator"
@@ -26,9 +25,9 @@ func init() {
 // CollectorConfig configures `contrail collector`.
 type CollectorConfig struct {
 	LogConfig
+	AnalyticsStoreConfig
 	Listen         string   `flag:"listen" default:"0.0.0.0:8086" usage:"Sandesh TCP address the generators connect to"`
 	Introspect     string   `flag:"introspect" default:"0.0.0.0:8089" usage:"introspect address (sessions, UVE cache as JSON under /uve-source/, /metrics); empty disables it"`
-	DataDir        string   `flag:"analytics-data-dir" default:"./contrail-analytics-data" usage:"directory of the embedded analytics store"`
 	MaxFrame       int      `flag:"max-frame-size" default:"4194304" usage:"largest Sandesh frame accepted, in bytes; a larger one closes the session"`
 	SessionQueue   int      `flag:"session-queue" default:"4096" usage:"messages of one generator waiting to be processed; above it its logs and flows are dropped and counted"`
 	BatchSize      int      `flag:"batch-size" default:"1000" usage:"rows per store write"`
@@ -60,9 +59,9 @@ func runCollector(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	st, err := store.OpenEmbedded(cfg.DataDir, store.Options{Logger: log.With(obs.KeyComponent, "analytics-store")})
+	st, err := cfg.openAnalyticsStore(log)
 	if err != nil {
-		return fmt.Errorf("analytics store %s: %w", cfg.DataDir, err)
+		return fmt.Errorf("analytics store %s: %w", cfg.AnalyticsDataDir, err)
 	}
 	defer st.Close()
 	reg := obs.NewRegistry()
@@ -105,7 +104,7 @@ func runCollector(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		Collectors: targets, Source: cfg.Hostname, Module: "contrail-collector", NodeType: "Analytics",
 		HTTPPort: portOf(cfg.Introspect), Logger: log,
 	})
-	gen.SetConnection(generator.ConnectionInfo{Type: "Database", Name: "analytics-store", ServerAddrs: []string{cfg.DataDir}, Status: generator.StatusUp})
+	gen.SetConnection(generator.ConnectionInfo{Type: "Database", Name: "analytics-store", ServerAddrs: []string{cfg.AnalyticsDataDir}, Status: generator.StatusUp})
 	if cfg.RedisServer != "" {
 		gen.SetConnection(generator.ConnectionInfo{Type: "Redis-UVE", Name: cfg.RedisServer, ServerAddrs: []string{cfg.RedisServer}, Status: generator.StatusUp})
 	}

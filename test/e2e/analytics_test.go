@@ -126,8 +126,30 @@ func TestAllInOneAnalytics(t *testing.T) {
 		t.Fatalf("MessageTable row: %v", rows[0])
 	}
 
+	// An alarm rule created through the config API is evaluated over the
+	// UVEs: no agent is connected, so the control node raises it.
+	code, out, err := post(n.url()+"/alarms", map[string]any{"alarm": map[string]any{
+		"fq_name": []string{"default-global-system-config", "no-agent"}, "parent_type": "global-system-config",
+		"uve_keys": map[string]any{"uve_key": []string{"control-node"}}, "alarm_severity": 1,
+		"alarm_rules": map[string]any{"or_list": []any{map[string]any{"and_list": []any{map[string]any{
+			"operand1": "BgpRouterState.num_up_xmpp_peer", "operation": "==",
+			"operand2": map[string]any{"json_value": "0"}}}}}},
+	}})
+	if err != nil || code != 200 {
+		t.Fatalf("create alarm: %d %v %v", code, out, err)
+	}
+	var raised []any
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && len(raised) == 0; time.Sleep(200 * time.Millisecond) {
+		if _, all, err := get(an + "/analytics/alarms"); err == nil {
+			raised, _ = all["control-node"].([]any)
+		}
+	}
+	if len(raised) != 1 || raised[0].(map[string]any)["name"] != host {
+		t.Fatalf("alarms: control-node %v", raised)
+	}
+
 	// A bad query gets a 4xx with the reason.
-	code, out, _ := post(an+"/analytics/query", map[string]any{"table": "NoSuchTable", "start_time": "now-1m", "end_time": "now", "select_fields": []string{"T"}})
+	code, out, _ = post(an+"/analytics/query", map[string]any{"table": "NoSuchTable", "start_time": "now-1m", "end_time": "now", "select_fields": []string{"T"}})
 	if code != 404 && code != 400 {
 		t.Fatalf("unknown table: %d %v", code, out)
 	}
