@@ -122,8 +122,20 @@ func (p *configPusher) recompute() {
 	p.s.setHoldTime(holdTimeFromGraph(g, p.s.cfg.HoldTime))
 	p.mu.Lock()
 	agents := make(map[*session]*agentConfig, len(p.agents))
+	// What each agent asked for, copied under the lock: subscribe
+	// changes it from the sessions' readers.
+	type request struct {
+		vrouter string
+		vms     []string
+	}
+	asked := make(map[*session]request, len(p.agents))
 	for sess, ac := range p.agents {
 		agents[sess] = ac
+		rq := request{vrouter: ac.vrouter, vms: make([]string, 0, len(ac.vms))}
+		for u := range ac.vms {
+			rq.vms = append(rq.vms, u)
+		}
+		asked[sess] = rq
 	}
 	p.mu.Unlock()
 	type out struct {
@@ -134,13 +146,14 @@ func (p *configPusher) recompute() {
 	usedAttr := map[*model.Object][]*model.Object{}
 	for sess, ac := range agents {
 		var vr *confgraph.Node
-		if ac.vrouter != "" {
-			if u, ok := g.LookupFQString("virtual-router", ac.vrouter); ok {
+		rq := asked[sess]
+		if rq.vrouter != "" {
+			if u, ok := g.LookupFQString("virtual-router", rq.vrouter); ok {
 				vr = g.Get(u)
 			}
 		}
 		var vms []*confgraph.Node
-		for u := range ac.vms {
+		for _, u := range rq.vms {
 			if n := g.Get(u); n != nil && n.Obj.Type == "virtual-machine" {
 				vms = append(vms, n)
 			}

@@ -325,6 +325,14 @@ func (c *Client) SubscribeVM(uuid string) error {
 	return c.write(s.Marshal())
 }
 
+// UnsubscribeVM ends the config subscription of one virtual machine.
+func (c *Client) UnsubscribeVM(uuid string) error {
+	id := "vm" + strconv.FormatUint(c.seq.Add(1), 10)
+	u := xmpp.NewUnsubscribe(c.cfg.Name, id, xmpp.VirtualMachineNode(uuid))
+	u.To = xmpp.JID(xmpp.ControlNodeJID, xmpp.ResourceConfig)
+	return c.write(u.Marshal())
+}
+
 // Publish adds (or, with withdraw, removes) a route in a routing instance.
 func (c *Client) Publish(vrf string, entry xmpp.Entry, withdraw bool) error {
 	rp := &xmpp.RoutePublish{From: c.cfg.Name, Seq: c.seq.Add(1), VRF: vrf, Entry: entry, Withdraw: withdraw}

@@ -34,6 +34,13 @@ type Dataplane struct {
 	ns  netns.NsHandle
 	h   *netlink.Handle
 	log *slog.Logger
+
+	// Per Reconcile: the links of the namespace, listed once.
+	byName  map[string]netlink.Link
+	byIndex map[int]netlink.Link
+	// Ports whose sysctls were set, by name, with the ifindex they had:
+	// a port seen again with the same index is not checked again.
+	sysctlDone map[string]int
 }
 
 // New returns a Dataplane working in ns. The handle stays owned by the
@@ -46,7 +53,7 @@ func New(ns netns.NsHandle, log *slog.Logger) (*Dataplane, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netlink handle in namespace %v: %w", ns, err)
 	}
-	return &Dataplane{ns: ns, h: h, log: log}, nil
+	return &Dataplane{ns: ns, h: h, log: log, sysctlDone: map[string]int{}}, nil
 }
 
 // Close releases the netlink socket. Kernel state is left as it is.
@@ -61,8 +68,11 @@ func (d *Dataplane) Reconcile(ctx context.Context, desired State) (Changes, erro
 	if err != nil {
 		return ch, fmt.Errorf("invalid desired state: %w", err)
 	}
+	if err := d.listLinks(); err != nil {
+		return ch, err
+	}
 	steps := []func(*plan, *Changes) error{
-		d.syncForwarding, d.syncDevices, d.syncPorts, d.syncRules, d.syncRoutes, d.syncNeighbors,
+		d.syncForwarding, d.syncDevices, d.syncBridges, d.syncPorts, d.syncRules, d.syncRoutes, d.syncNeighbors,
 	}
 	for _, step := range steps {
 		if err := ctx.Err(); err != nil {
@@ -76,6 +86,36 @@ func (d *Dataplane) Reconcile(ctx context.Context, desired State) (Changes, erro
 		d.log.Info("dataplane change", "change", c)
 	}
 	return ch, nil
+}
+
+// listLinks reads every link once; the steps look links up in the maps.
+func (d *Dataplane) listLinks() error {
+	links, err := dump(d.h.LinkList)
+	if err != nil {
+		return fmt.Errorf("list links: %w", err)
+	}
+	d.byName = make(map[string]netlink.Link, len(links))
+	d.byIndex = make(map[int]netlink.Link, len(links))
+	for _, l := range links {
+		d.byName[l.Attrs().Name] = l
+		d.byIndex[l.Attrs().Index] = l
+	}
+	return nil
+}
+
+// link returns the link named name, from the list or, for a link created
+// during this Reconcile, from the kernel.
+func (d *Dataplane) link(name string) (netlink.Link, error) {
+	if l, ok := d.byName[name]; ok {
+		return l, nil
+	}
+	l, err := d.h.LinkByName(name)
+	if err != nil {
+		return nil, err
+	}
+	d.byName[name] = l
+	d.byIndex[l.Attrs().Index] = l
+	return l, nil
 }
 
 func (d *Dataplane) syncForwarding(p *plan, ch *Changes) error {
@@ -101,16 +141,12 @@ func (d *Dataplane) syncDevices(p *plan, ch *Changes) error {
 	var underlay netlink.Link
 	if len(want) > 0 {
 		var err error
-		if underlay, err = d.h.LinkByName(p.underlay); err != nil {
+		if underlay, err = d.link(p.underlay); err != nil {
 			return fmt.Errorf("underlay device %q: %w", p.underlay, err)
 		}
 	}
-	links, err := d.h.LinkList()
-	if err != nil {
-		return fmt.Errorf("list links: %w", err)
-	}
 	have := map[string]bool{}
-	for _, l := range links {
+	for _, l := range d.byName {
 		name := l.Attrs().Name
 		if !isOwnedDeviceName(name) || l.Type() != "vxlan" {
 			continue
@@ -129,6 +165,8 @@ func (d *Dataplane) syncDevices(p *plan, ch *Changes) error {
 		if err := d.h.LinkDel(l); err != nil {
 			return fmt.Errorf("delete device %s: %w", name, err)
 		}
+		delete(d.byName, name)
+		delete(d.byIndex, l.Attrs().Index)
 		ch.add("delete device %s", name)
 	}
 	for _, name := range sortedKeys(want) {
@@ -155,6 +193,65 @@ func (d *Dataplane) syncDevices(p *plan, ch *Changes) error {
 	return nil
 }
 
+// syncBridges keeps one bridge per l2 network, with the network's VXLAN
+// device in it, and deletes the bridges of networks that are gone.
+func (d *Dataplane) syncBridges(p *plan, ch *Changes) error {
+	want := map[string]*netPlan{}
+	for _, n := range p.nets {
+		if n.l2 {
+			want[n.bridge] = n
+		}
+	}
+	var gone []netlink.Link
+	for name, l := range d.byName {
+		if !isOwnedBridgeName(name) || l.Type() != "bridge" {
+			continue
+		}
+		if _, ok := want[name]; !ok {
+			gone = append(gone, l)
+		}
+	}
+	for _, l := range gone {
+		if err := d.h.LinkDel(l); err != nil {
+			return fmt.Errorf("delete bridge %s: %w", l.Attrs().Name, err)
+		}
+		delete(d.byName, l.Attrs().Name)
+		delete(d.byIndex, l.Attrs().Index)
+		ch.add("delete bridge %s", l.Attrs().Name)
+	}
+	for _, name := range sortedKeys(want) {
+		n := want[name]
+		br, err := d.link(name)
+		if err != nil {
+			b := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, Alias: "contrail dataplane " + n.name}}
+			if err := d.h.LinkAdd(b); err != nil {
+				return fmt.Errorf("add bridge %s: %w", name, err)
+			}
+			ch.add("add bridge %s", name)
+			if br, err = d.link(name); err != nil {
+				return fmt.Errorf("bridge %s: %w", name, err)
+			}
+		}
+		if br.Attrs().Flags&net.FlagUp == 0 {
+			if err := d.h.LinkSetUp(br); err != nil {
+				return fmt.Errorf("set bridge %s up: %w", name, err)
+			}
+			ch.add("set bridge %s up", name)
+		}
+		vx, err := d.link(n.dev)
+		if err != nil {
+			return fmt.Errorf("device %q: %w", n.dev, err)
+		}
+		if vx.Attrs().MasterIndex != br.Attrs().Index {
+			if err := d.h.LinkSetMasterByIndex(vx, br.Attrs().Index); err != nil {
+				return fmt.Errorf("put %s in bridge %s: %w", n.dev, name, err)
+			}
+			ch.add("set device %s master %s", n.dev, name)
+		}
+	}
+	return nil
+}
+
 func vxlanMatches(l *netlink.Vxlan, n *netPlan, p *plan, underlayIndex int) bool {
 	src, _ := netip.AddrFromSlice(l.SrcAddr)
 	return l.VxlanId == int(n.vni) && l.VtepDevIndex == underlayIndex && src.Unmap() == p.tunnelIP &&
@@ -168,15 +265,31 @@ func ownedAddr(a netlink.Addr) bool {
 	return a.IP.To4() != nil && ones == 32 && bits == 32 && a.Flags&unix.IFA_F_NOPREFIXROUTE != 0
 }
 
+// forgetSysctls drops the sysctl memory of links that are no longer ports.
+func (d *Dataplane) forgetSysctls(p *plan) {
+	keep := make(map[string]bool, len(p.ports))
+	for _, pt := range p.ports {
+		keep[pt.name] = true
+	}
+	for name := range d.sysctlDone {
+		if !keep[name] {
+			delete(d.sysctlDone, name)
+		}
+	}
+}
+
 // syncPorts brings the ports up, gives each its gateway address and turns
 // on proxy ARP. Gateway addresses on links that are no longer ports are
 // removed.
 func (d *Dataplane) syncPorts(p *plan, ch *Changes) error {
+	d.forgetSysctls(p)
 	wantAddr := map[string]netip.Addr{}
 	for _, pt := range p.ports {
-		wantAddr[pt.name] = pt.gateway
+		if !pt.net.l2 {
+			wantAddr[pt.name] = pt.gateway
+		}
 	}
-	addrs, err := d.h.AddrList(nil, netlink.FAMILY_V4)
+	addrs, err := dump(func() ([]netlink.Addr, error) { return d.h.AddrList(nil, netlink.FAMILY_V4) })
 	if err != nil {
 		return fmt.Errorf("list addresses: %w", err)
 	}
@@ -185,8 +298,8 @@ func (d *Dataplane) syncPorts(p *plan, ch *Changes) error {
 		if !ownedAddr(a) {
 			continue
 		}
-		l, err := d.h.LinkByIndex(a.LinkIndex)
-		if err != nil {
+		l, ok := d.byIndex[a.LinkIndex]
+		if !ok {
 			continue // link vanished meanwhile
 		}
 		ip, _ := netip.AddrFromSlice(a.IP.To4())
@@ -201,7 +314,7 @@ func (d *Dataplane) syncPorts(p *plan, ch *Changes) error {
 		ch.add("delete address %v/32 dev %s", ip, name)
 	}
 	for _, pt := range p.ports {
-		l, err := d.h.LinkByName(pt.name)
+		l, err := d.link(pt.name)
 		if err != nil {
 			return fmt.Errorf("port %q: %w", pt.name, err)
 		}
@@ -210,6 +323,29 @@ func (d *Dataplane) syncPorts(p *plan, ch *Changes) error {
 				return fmt.Errorf("set port %s up: %w", pt.name, err)
 			}
 			ch.add("set port %s up", pt.name)
+		}
+		master := ""
+		if m, ok := d.byIndex[l.Attrs().MasterIndex]; ok && l.Attrs().MasterIndex != 0 {
+			master = m.Attrs().Name
+		}
+		if pt.net.l2 {
+			if master != pt.net.bridge {
+				br, err := d.link(pt.net.bridge)
+				if err != nil {
+					return fmt.Errorf("bridge %q: %w", pt.net.bridge, err)
+				}
+				if err := d.h.LinkSetMasterByIndex(l, br.Attrs().Index); err != nil {
+					return fmt.Errorf("put port %s in bridge %s: %w", pt.name, pt.net.bridge, err)
+				}
+				ch.add("set port %s master %s", pt.name, pt.net.bridge)
+			}
+			continue
+		}
+		if isOwnedBridgeName(master) {
+			if err := d.h.LinkSetNoMaster(l); err != nil {
+				return fmt.Errorf("take port %s out of bridge %s: %w", pt.name, master, err)
+			}
+			ch.add("set port %s nomaster", pt.name)
 		}
 		if !haveAddr[pt.name] {
 			a := &netlink.Addr{
@@ -221,6 +357,9 @@ func (d *Dataplane) syncPorts(p *plan, ch *Changes) error {
 			}
 			ch.add("add address %v/32 dev %s", pt.gateway, pt.name)
 		}
+		if d.sysctlDone[pt.name] == l.Attrs().Index {
+			continue
+		}
 		changed, err := ensureSysctl(d.ns, "net/ipv4/conf/"+pt.name+"/proxy_arp", "1")
 		if err != nil {
 			return fmt.Errorf("port %q: %w", pt.name, err)
@@ -228,6 +367,17 @@ func (d *Dataplane) syncPorts(p *plan, ch *Changes) error {
 		if changed {
 			ch.add("set sysctl net.ipv4.conf.%s.proxy_arp=1", pt.name)
 		}
+		// Proxied ARP answers are delayed by a random part of
+		// proxy_delay (0.8 s by default); VMs ARP for every address of
+		// their subnet, so answer at once.
+		changed, err = ensureSysctl(d.ns, "net/ipv4/neigh/"+pt.name+"/proxy_delay", "0")
+		if err != nil {
+			return fmt.Errorf("port %q: %w", pt.name, err)
+		}
+		if changed {
+			ch.add("set sysctl net.ipv4.neigh.%s.proxy_delay=0", pt.name)
+		}
+		d.sysctlDone[pt.name] = l.Attrs().Index
 	}
 	return nil
 }
@@ -242,12 +392,16 @@ type ruleKey struct {
 func (d *Dataplane) syncRules(p *plan, ch *Changes) error {
 	want := map[ruleKey]bool{}
 	for _, n := range p.nets {
-		want[ruleKey{n.dev, n.table}] = true
+		if !n.l2 {
+			want[ruleKey{n.dev, n.table}] = true
+		}
 	}
 	for _, pt := range p.ports {
-		want[ruleKey{pt.name, pt.net.table}] = true
+		if !pt.net.l2 {
+			want[ruleKey{pt.name, pt.net.table}] = true
+		}
 	}
-	rules, err := d.h.RuleList(netlink.FAMILY_V4)
+	rules, err := dump(func() ([]netlink.Rule, error) { return d.h.RuleList(netlink.FAMILY_V4) })
 	if err != nil {
 		return fmt.Errorf("list rules: %w", err)
 	}
@@ -301,25 +455,63 @@ type routeWant struct {
 func (d *Dataplane) syncRoutes(p *plan, ch *Changes) error {
 	want := map[routeKey]routeWant{}
 	index := func(name string) (int, error) {
-		l, err := d.h.LinkByName(name)
+		l, err := d.link(name)
 		if err != nil {
 			return 0, fmt.Errorf("device %q: %w", name, err)
 		}
 		return l.Attrs().Index, nil
 	}
 	for _, n := range p.nets {
+		if n.l2 {
+			continue
+		}
 		k := routeKey{table: n.table, dst: netip.MustParsePrefix("0.0.0.0/0"), typ: unix.RTN_UNREACHABLE, metric: unreachableMetric}
 		want[k] = routeWant{k, fmt.Sprintf("unreachable default table %d", n.table)}
-		vx, err := index(n.dev)
-		if err != nil {
-			return err
+		if len(n.subnets) > 0 {
+			// Each subnet out of the VXLAN device via the subnet's
+			// own address, which never resolves there: addresses
+			// without a route of their own are not forwarded, but
+			// proxy ARP answers for them, so a VM whose first ARP
+			// for a peer comes before the peer's route does not wait
+			// for its ARP retry (a second).
+			vx, err := index(n.dev)
+			if err != nil {
+				return err
+			}
+			routed := map[netip.Prefix]bool{}
+			for _, r := range n.remote {
+				routed[r.prefix] = true
+			}
+			for _, sn := range n.subnets {
+				if routed[sn] {
+					continue // a route of the whole subnet wins
+				}
+				k := routeKey{table: n.table, dst: sn, gw: sn.Addr(), dev: vx, typ: unix.RTN_UNICAST}
+				want[k] = routeWant{k, fmt.Sprintf("%v via %v dev %s onlink table %d", sn, sn.Addr(), n.dev, n.table)}
+			}
 		}
 		for _, r := range n.remote {
+			if r.port != "" {
+				idx, err := index(r.port)
+				if err != nil {
+					return err
+				}
+				k := routeKey{table: n.table, dst: r.prefix, dev: idx, typ: unix.RTN_UNICAST}
+				want[k] = routeWant{k, fmt.Sprintf("%v dev %s table %d", r.prefix, r.port, n.table)}
+				continue
+			}
+			vx, err := index(r.dev)
+			if err != nil {
+				return err
+			}
 			k := routeKey{table: n.table, dst: r.prefix, gw: r.nexthop, dev: vx, typ: unix.RTN_UNICAST}
-			want[k] = routeWant{k, fmt.Sprintf("%v via %v dev %s onlink table %d", r.prefix, r.nexthop, n.dev, n.table)}
+			want[k] = routeWant{k, fmt.Sprintf("%v via %v dev %s onlink table %d", r.prefix, r.nexthop, r.dev, n.table)}
 		}
 	}
 	for _, pt := range p.ports {
+		if pt.net.l2 {
+			continue
+		}
 		idx, err := index(pt.name)
 		if err != nil {
 			return err
@@ -327,7 +519,9 @@ func (d *Dataplane) syncRoutes(p *plan, ch *Changes) error {
 		k := routeKey{table: pt.net.table, dst: netip.PrefixFrom(pt.ip, 32), dev: idx, typ: unix.RTN_UNICAST}
 		want[k] = routeWant{k, fmt.Sprintf("%v/32 dev %s table %d", pt.ip, pt.name, pt.net.table)}
 	}
-	routes, err := d.h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+	routes, err := dump(func() ([]netlink.Route, error) {
+		return d.h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+	})
 	if err != nil {
 		return fmt.Errorf("list routes: %w", err)
 	}
@@ -398,32 +592,55 @@ func keyOfRoute(r netlink.Route) routeKey {
 }
 
 // syncNeighbors keeps the permanent ARP entries (next hop -> MAC) and the
-// FDB entries (MAC -> tunnel endpoint) of every VXLAN device. Devices that
-// are not desired were already deleted with their entries.
+// FDB entries (MAC -> tunnel endpoint) of every VXLAN device, from the
+// remote routes leaving by it (a leaked route leaves by the device of its
+// VNI, not of its network). Devices that are not desired were already
+// deleted with their entries.
 func (d *Dataplane) syncNeighbors(p *plan, ch *Changes) error {
+	type devWant struct {
+		arp map[netip.Addr]string
+		fdb map[string]netip.Addr // MAC -> endpoint (L3 next hops)
+		l2  map[fdbPair]bool      // l2 networks: MAC, endpoint pairs
+	}
+	byDev := map[string]*devWant{}
+	for _, n := range p.nets {
+		w := &devWant{arp: map[netip.Addr]string{}, fdb: map[string]netip.Addr{}, l2: map[fdbPair]bool{}}
+		for _, f := range n.fdb {
+			w.l2[f] = true
+		}
+		byDev[n.dev] = w
+	}
 	for _, name := range sortedKeys(p.nets) {
 		n := p.nets[name]
-		l, err := d.h.LinkByName(n.dev)
+		for _, r := range n.remote {
+			if r.port != "" {
+				continue
+			}
+			w := byDev[r.dev]
+			if m, ok := w.arp[r.nexthop]; ok && m != r.mac.String() {
+				return fmt.Errorf("device %s: next hop %v has two MACs %s and %s", r.dev, r.nexthop, m, r.mac)
+			}
+			w.arp[r.nexthop] = r.mac.String()
+			if e, ok := w.fdb[r.mac.String()]; ok && e != r.endpoint {
+				return fmt.Errorf("device %s: MAC %s behind two tunnel endpoints %v and %v", r.dev, r.mac, e, r.endpoint)
+			}
+			w.fdb[r.mac.String()] = r.endpoint
+		}
+	}
+	for _, dev := range sortedKeys(byDev) {
+		l, err := d.link(dev)
 		if err != nil {
-			return fmt.Errorf("device %q: %w", n.dev, err)
+			return fmt.Errorf("device %q: %w", dev, err)
 		}
 		idx := l.Attrs().Index
-		wantARP := map[netip.Addr]string{}
-		wantFDB := map[string]netip.Addr{}
-		for _, r := range n.remote {
-			if m, ok := wantARP[r.nexthop]; ok && m != r.mac.String() {
-				return fmt.Errorf("network %q: next hop %v has two MACs %s and %s", n.name, r.nexthop, m, r.mac)
-			}
-			wantARP[r.nexthop] = r.mac.String()
-			if e, ok := wantFDB[r.mac.String()]; ok && e != r.endpoint {
-				return fmt.Errorf("network %q: MAC %s behind two tunnel endpoints %v and %v", n.name, r.mac, e, r.endpoint)
-			}
-			wantFDB[r.mac.String()] = r.endpoint
-		}
-		if err := d.syncARP(n.dev, idx, wantARP, ch); err != nil {
+		if err := d.syncARP(dev, idx, byDev[dev].arp, ch); err != nil {
 			return err
 		}
-		if err := d.syncFDB(n.dev, idx, wantFDB, ch); err != nil {
+		pairs := byDev[dev].l2
+		for mac, ep := range byDev[dev].fdb {
+			pairs[fdbPair{mac: mac, ep: ep}] = true
+		}
+		if err := d.syncFDB(dev, idx, pairs, ch); err != nil {
 			return err
 		}
 	}
@@ -431,7 +648,7 @@ func (d *Dataplane) syncNeighbors(p *plan, ch *Changes) error {
 }
 
 func (d *Dataplane) syncARP(dev string, idx int, want map[netip.Addr]string, ch *Changes) error {
-	neighs, err := d.h.NeighList(idx, netlink.FAMILY_V4)
+	neighs, err := dump(func() ([]netlink.Neigh, error) { return d.h.NeighList(idx, netlink.FAMILY_V4) })
 	if err != nil {
 		return fmt.Errorf("list neighbors of %s: %w", dev, err)
 	}
@@ -465,20 +682,21 @@ func (d *Dataplane) syncARP(dev string, idx int, want map[netip.Addr]string, ch 
 	return nil
 }
 
-func (d *Dataplane) syncFDB(dev string, idx int, want map[string]netip.Addr, ch *Changes) error {
-	entries, err := d.h.NeighList(idx, unix.AF_BRIDGE)
+func (d *Dataplane) syncFDB(dev string, idx int, want map[fdbPair]bool, ch *Changes) error {
+	entries, err := dump(func() ([]netlink.Neigh, error) { return d.h.NeighList(idx, unix.AF_BRIDGE) })
 	if err != nil {
 		return fmt.Errorf("list fdb of %s: %w", dev, err)
 	}
-	have := map[string]bool{}
+	have := map[fdbPair]bool{}
 	for _, e := range entries {
 		if e.LinkIndex != idx || len(e.HardwareAddr) == 0 || e.IP == nil {
 			continue
 		}
 		mac := e.HardwareAddr.String()
 		ip, _ := netip.AddrFromSlice(e.IP.To4())
-		if ep, ok := want[mac]; ok && ep == ip && !have[mac] {
-			have[mac] = true
+		k := fdbPair{mac: mac, ep: ip}
+		if want[k] && !have[k] {
+			have[k] = true
 			continue
 		}
 		del := netlink.Neigh{LinkIndex: idx, Family: unix.AF_BRIDGE, Flags: netlink.NTF_SELF,
@@ -488,12 +706,22 @@ func (d *Dataplane) syncFDB(dev string, idx int, want map[string]netip.Addr, ch 
 		}
 		ch.add("delete fdb %s dst %v dev %s", mac, ip, dev)
 	}
-	for _, mac := range sortedKeys(want) {
-		if have[mac] {
+	keys := make([]fdbPair, 0, len(want))
+	for k := range want {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b fdbPair) int {
+		if c := cmpStr(a.mac, b.mac); c != 0 {
+			return c
+		}
+		return a.ep.Compare(b.ep)
+	})
+	for _, k := range keys {
+		if have[k] {
 			continue
 		}
-		hw, _ := net.ParseMAC(mac)
-		ep := want[mac]
+		hw, _ := net.ParseMAC(k.mac)
+		mac, ep := k.mac, k.ep
 		e := &netlink.Neigh{LinkIndex: idx, Family: unix.AF_BRIDGE, Flags: netlink.NTF_SELF,
 			State: netlink.NUD_PERMANENT, IP: net.IP(ep.AsSlice()), HardwareAddr: hw}
 		if err := d.h.NeighAppend(e); err != nil {
@@ -502,6 +730,20 @@ func (d *Dataplane) syncFDB(dev string, idx int, want map[string]netip.Addr, ch 
 		ch.add("add fdb %s dst %v dev %s", mac, ep, dev)
 	}
 	return nil
+}
+
+// dump runs a netlink dump again when the kernel reports it was
+// interrupted by a concurrent change (the results would be inconsistent).
+func dump[T any](list func() ([]T, error)) ([]T, error) {
+	var out []T
+	var err error
+	for range 5 {
+		out, err = list()
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return out, err
+		}
+	}
+	return out, err
 }
 
 func prefixToIPNet(p netip.Prefix) *net.IPNet {

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -40,10 +41,14 @@ func TestCompileRejects(t *testing.T) {
 		{"port outside subnets", func(s *State) {
 			s.Ports = []Port{{Name: "p", IP: netip.MustParseAddr("10.9.1.3"), Network: "A"}}
 		}, "in no subnet"},
-		{"remote vni mismatch", func(s *State) {
+		{"leaked route of another VNI", func(s *State) {
 			s.Remote = []RemoteRoute{{Network: "A", Prefix: netip.MustParsePrefix("10.1.1.4/32"),
 				TunnelEndpoint: netip.MustParseAddr("192.0.2.2"), VNI: 7}}
-		}, "VNI 7"},
+		}, ""},
+		{"leaked route whose transit table clashes", func(s *State) {
+			s.Remote = []RemoteRoute{{Network: "A", Prefix: netip.MustParsePrefix("10.1.1.4/32"),
+				TunnelEndpoint: netip.MustParseAddr("192.0.2.2"), VNI: 100 + TableSpan}}
+		}, "table 1100"},
 		{"gateway outside subnet", func(s *State) {
 			s.Networks[0].Subnets[0].Gateway = netip.MustParseAddr("10.2.0.1")
 		}, "gateway"},
@@ -342,5 +347,182 @@ func assertNothingOurs(t *testing.T, n *testNS) {
 		if ownedAddr(a) {
 			t.Errorf("%s: gateway address %v left", n.name, a.IPNet)
 		}
+	}
+}
+
+// TestLeakedRoutesTransitDevices connects two networks on two hosts the way
+// a policy does: each host gets the other network's VM as a route of its
+// own network carrying the other VNI. Each host has a local network with
+// one VNI and a transit device for the other; traffic flows both ways and
+// the transit devices go with the leaked routes.
+func TestLeakedRoutesTransitDevices(t *testing.T) {
+	requirePrivileged(t)
+	ctx := context.Background()
+	h1, h2 := mkNS(t, "host1"), mkNS(t, "host2")
+	h1.vethTo(t, "u1", h2, "u2", 0)
+	h1.up(t, "u1", "192.0.2.1/24")
+	h2.up(t, "u2", "192.0.2.2/24")
+	va, vb := mkNS(t, "vma"), mkNS(t, "vmb")
+	va.vethTo(t, "eth0", h1, "tapa", 1400)
+	vb.vethTo(t, "eth0", h2, "tapb", 1400)
+	va.up(t, "eth0", "10.1.1.3/24")
+	vb.up(t, "eth0", "10.2.2.3/24")
+	for _, v := range []struct {
+		n  *testNS
+		gw string
+	}{{va, "10.1.1.254"}, {vb, "10.2.2.254"}} {
+		if err := v.n.h.RouteAdd(&netlink.Route{Gw: netip.MustParseAddr(v.gw).AsSlice()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	va.echoServer(t, "vma")
+	vb.echoServer(t, "vmb")
+	addr := netip.MustParseAddr
+	netA := Network{Name: "d:p:A", VNI: 100, Subnets: []Subnet{{Prefix: netip.MustParsePrefix("10.1.1.0/24"), Gateway: addr("10.1.1.254")}}}
+	netB := Network{Name: "d:p:B", VNI: 200, Subnets: []Subnet{{Prefix: netip.MustParsePrefix("10.2.2.0/24"), Gateway: addr("10.2.2.254")}}}
+	s1 := State{TunnelIP: addr("192.0.2.1"), UnderlayDev: "u1", Networks: []Network{netA},
+		Ports:  []Port{{Name: "tapa", IP: addr("10.1.1.3"), Network: "d:p:A"}},
+		Remote: []RemoteRoute{{Network: "d:p:A", Prefix: netip.MustParsePrefix("10.2.2.3/32"), TunnelEndpoint: addr("192.0.2.2"), VNI: 200}}}
+	s2 := State{TunnelIP: addr("192.0.2.2"), UnderlayDev: "u2", Networks: []Network{netB},
+		Ports:  []Port{{Name: "tapb", IP: addr("10.2.2.3"), Network: "d:p:B"}},
+		Remote: []RemoteRoute{{Network: "d:p:B", Prefix: netip.MustParsePrefix("10.1.1.3/32"), TunnelEndpoint: addr("192.0.2.1"), VNI: 100}}}
+	dp1, err := New(h1.ns, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dp1.Close)
+	dp2, err := New(h2.ns, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dp2.Close)
+	for _, x := range []struct {
+		dp *Dataplane
+		s  State
+	}{{dp1, s1}, {dp2, s2}} {
+		if _, err := x.dp.Reconcile(ctx, x.s); err != nil {
+			t.Fatal(err)
+		}
+		if ch, err := x.dp.Reconcile(ctx, x.s); err != nil || !ch.Empty() {
+			t.Fatalf("second reconcile: %v %q", err, ch.Applied)
+		}
+	}
+	if _, err := h1.h.LinkByName("vx200"); err != nil {
+		t.Fatalf("host1 has no transit device vx200: %v", err)
+	}
+	if got := va.probe(t, "10.2.2.3", 5*time.Second); got != "vmb" {
+		t.Fatalf("A -> B over the leaked route answered %q\nhost1:\n%s\nhost2:\n%s", got, h1.dump(), h2.dump())
+	}
+	if got := vb.probe(t, "10.1.1.3", 5*time.Second); got != "vma" {
+		t.Fatalf("B -> A answered %q", got)
+	}
+	// Both networks on host1: the leaked routes of the local VMs point at
+	// host1 itself, and the kernel hands the frame from one VXLAN device
+	// to the other without leaving the host.
+	vc := mkNS(t, "vmc")
+	vc.vethTo(t, "eth0", h1, "tapc", 1400)
+	vc.up(t, "eth0", "10.2.2.5/24")
+	if err := vc.h.RouteAdd(&netlink.Route{Gw: addr("10.2.2.254").AsSlice()}); err != nil {
+		t.Fatal(err)
+	}
+	vc.echoServer(t, "vmc")
+	s1local := s1
+	s1local.Networks = []Network{netA, netB}
+	s1local.Ports = append(slices.Clone(s1.Ports), Port{Name: "tapc", IP: addr("10.2.2.5"), Network: "d:p:B"})
+	s1local.Remote = append(slices.Clone(s1.Remote),
+		RemoteRoute{Network: "d:p:A", Prefix: netip.MustParsePrefix("10.2.2.5/32"), TunnelEndpoint: addr("192.0.2.1"), VNI: 200},
+		RemoteRoute{Network: "d:p:B", Prefix: netip.MustParsePrefix("10.1.1.3/32"), TunnelEndpoint: addr("192.0.2.1"), VNI: 100})
+	if _, err := dp1.Reconcile(ctx, s1local); err != nil {
+		t.Fatal(err)
+	}
+	if got := va.probe(t, "10.2.2.5", 5*time.Second); got != "vmc" {
+		t.Errorf("A -> B on the same host answered %q\nhost1:\n%s", got, h1.dump())
+	}
+	if _, err := dp1.Reconcile(ctx, s1); err != nil {
+		t.Fatal(err)
+	}
+
+	// The leak goes: so do the route and the transit device.
+	s1.Remote = nil
+	if _, err := dp1.Reconcile(ctx, s1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h1.h.LinkByName("vx200"); err == nil {
+		t.Error("transit device vx200 left after the leak went")
+	}
+	if got := va.probe(t, "10.2.2.3", 1500*time.Millisecond); got != "" {
+		t.Errorf("A -> B without the leak answered %q", got)
+	}
+}
+
+// TestL2Network bridges an l2 network across two hosts: each port is in
+// the network's bridge with its VXLAN device, the remote VM's MAC points
+// at the other host, and broadcasts (ARP) are replicated to it.
+func TestL2Network(t *testing.T) {
+	requirePrivileged(t)
+	ctx := context.Background()
+	h1, h2 := mkNS(t, "host1"), mkNS(t, "host2")
+	h1.vethTo(t, "u1", h2, "u2", 0)
+	h1.up(t, "u1", "192.0.2.1/24")
+	h2.up(t, "u2", "192.0.2.2/24")
+	mac1, _ := net.ParseMAC("02:00:00:00:03:03")
+	mac2, _ := net.ParseMAC("02:00:00:00:03:04")
+	v1, v2 := mkNS(t, "vm1"), mkNS(t, "vm2")
+	v1.vethTo(t, "eth0", h1, "tapl1", 1400)
+	v2.vethTo(t, "eth0", h2, "tapl2", 1400)
+	for _, v := range []struct {
+		n   *testNS
+		mac net.HardwareAddr
+		ip  string
+	}{{v1, mac1, "10.3.3.3/24"}, {v2, mac2, "10.3.3.4/24"}} {
+		l, _ := v.n.h.LinkByName("eth0")
+		if err := v.n.h.LinkSetHardwareAddr(l, v.mac); err != nil {
+			t.Fatal(err)
+		}
+		v.n.up(t, "eth0", v.ip)
+	}
+	v1.echoServer(t, "vm1")
+	v2.echoServer(t, "vm2")
+	addr := netip.MustParseAddr
+	l2 := Network{Name: "d:p:L", VNI: 300, L2: true}
+	s1 := State{TunnelIP: addr("192.0.2.1"), UnderlayDev: "u1", Networks: []Network{l2},
+		Ports:      []Port{{Name: "tapl1", MAC: mac1, Network: "d:p:L"}},
+		RemoteMACs: []RemoteMAC{{Network: "d:p:L", MAC: mac2, TunnelEndpoint: addr("192.0.2.2")}}}
+	s2 := State{TunnelIP: addr("192.0.2.2"), UnderlayDev: "u2", Networks: []Network{l2},
+		Ports:      []Port{{Name: "tapl2", MAC: mac2, Network: "d:p:L"}},
+		RemoteMACs: []RemoteMAC{{Network: "d:p:L", MAC: mac1, TunnelEndpoint: addr("192.0.2.1")}}}
+	dp1, err := New(h1.ns, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dp1.Close)
+	dp2, err := New(h2.ns, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dp2.Close)
+	for _, x := range []struct {
+		dp *Dataplane
+		s  State
+	}{{dp1, s1}, {dp2, s2}} {
+		if _, err := x.dp.Reconcile(ctx, x.s); err != nil {
+			t.Fatal(err)
+		}
+		if ch, err := x.dp.Reconcile(ctx, x.s); err != nil || !ch.Empty() {
+			t.Fatalf("second reconcile: %v %q", err, ch.Applied)
+		}
+	}
+	if got := v1.probe(t, "10.3.3.4", 5*time.Second); got != "vm2" {
+		t.Fatalf("vm1 -> vm2 over the l2 network answered %q\nhost1:\n%s", got, h1.dump())
+	}
+	if got := v2.probe(t, "10.3.3.3", 5*time.Second); got != "vm1" {
+		t.Fatalf("vm2 -> vm1 answered %q", got)
+	}
+	if _, err := dp1.Reconcile(ctx, State{}); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingOurs(t, h1)
+	if _, err := h1.h.LinkByName("cbr300"); err == nil {
+		t.Error("bridge cbr300 left")
 	}
 }

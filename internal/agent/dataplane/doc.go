@@ -18,7 +18,13 @@
 //     "<port IP>/32 dev <port>" for each local port, "<prefix> via
 //     <prefix address> dev vx<v> onlink" for each remote route, and
 //     "unreachable default metric 0x7fffffff", so a miss never falls
-//     through to the main table (that is the tenant isolation);
+//     through to the main table (that is the tenant isolation), and
+//     "<subnet> via <subnet address> dev vx<v> onlink" for each subnet:
+//     an address of the subnet with no route of its own is not forwarded
+//     (that next hop never resolves on the VXLAN device), but proxy ARP
+//     answers for it, so a VM that ARPs for
+//     a peer before the peer's route is installed is not left waiting
+//     for its ARP retry (a second);
 //   - policy rules at priority 20000 (RulePriority): "iif <port> lookup
 //     <table>" for each port and "iif vx<v> lookup <table>" for decapsulated
 //     traffic. Selecting the table by incoming interface is what lets two
@@ -33,15 +39,27 @@
 // Each port (the host end of a VM's veth or tap, created by someone else)
 // is set up, gets the gateway of its subnet as a /32 address (flagged
 // IFA_F_NOPREFIXROUTE, so no route is added and the flag marks the address
-// as ours) and has proxy_arp=1, so the host answers ARP for the gateway and
+// as ours) and has proxy_arp=1 with neigh proxy_delay=0 (the kernel would
+// otherwise delay each proxied answer by up to 0.8 s), so the host answers ARP for the gateway and
 // for every other address the network's table routes out of another
 // device. VMs use a subnet-wide prefix and a default route via the
 // gateway. net.ipv4.ip_forward is set to 1 as soon as a network exists.
 //
+// # L2 networks
+//
+// A Network with L2 set (forwarding_mode l2) is bridged instead: a bridge
+// BridgeName(VNI) ("cbr<VNI>") holds its ports and its VXLAN device; there
+// is no routing table, rule, gateway address or proxy ARP, and ports need
+// no address. State.RemoteMACs become FDB entries "<MAC> dst <endpoint>"
+// of the VXLAN device, and "00:00:00:00:00:00 dst <endpoint>" for each
+// endpoint with a remote MAC replicates broadcasts (ARP) to it.
+//
 // # Ownership
 //
 // Reconcile reads the kernel back and changes only what it owns: VXLAN
-// devices named DevicePrefix followed by digits, rules at RulePriority,
+// devices named DevicePrefix followed by digits, bridges named
+// BridgePrefix followed by digits (and which bridge a port is in, for
+// ports of the state), rules at RulePriority,
 // routes in tables [TableBase, TableBase+TableSpan), permanent neighbors
 // and FDB entries on owned devices, and /32 IPv4 addresses with
 // IFA_F_NOPREFIXROUTE. Anything of these not in the desired state is a
@@ -52,7 +70,12 @@
 // # Limits
 //
 //   - IPv4 only, overlay and underlay.
-//   - One VNI per network: a RemoteRoute's VNI must be 0 or the network's.
+//   - A RemoteRoute whose VNI is another network's (a route leaked by
+//     policy or route targets) is routed in its network's table out of
+//     vx<that VNI>; when no local network has that VNI a transit device
+//     vx<VNI> is kept for it, with its own table holding only the
+//     unreachable default and its iif rule, so nothing arriving on it
+//     reaches the main table.
 //   - A RemoteRoute MAC other than the peer host's RouterMAC only works
 //     towards an L2 VTEP that accepts frames for that MAC.
 //   - Remote routes of one network share next hops by prefix address; two
@@ -66,6 +89,6 @@
 //   - Ports that leave the state keep proxy_arp and their up state (the
 //     port is not ours); their gateway address, rules and routes go.
 //     net.ipv4.ip_forward is never turned off.
-//   - No ACLs, security groups, flows, ECMP, multicast/broadcast (BUM)
-//     replication, metadata or DHCP: later layers.
+//   - No ACLs, security groups, flows, ECMP, metadata or DHCP (other
+//     layers); broadcast replication only in L2 networks.
 package dataplane

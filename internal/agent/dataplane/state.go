@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -17,6 +18,9 @@ const (
 	// [TableBase, TableBase+TableSpan).
 	TableBase = 1000
 	TableSpan = 100000
+	// BridgePrefix starts the name of the bridge of each l2 network; the
+	// rest is the decimal VNI ("cbr100").
+	BridgePrefix = "cbr"
 	// RulePriority is the priority of every policy rule the dataplane owns.
 	RulePriority = 20000
 	// VXLANPort is the UDP destination port of the tunnels.
@@ -33,6 +37,15 @@ type State struct {
 	Networks    []Network
 	Ports       []Port
 	Remote      []RemoteRoute
+	RemoteMACs  []RemoteMAC
+}
+
+// RemoteMAC is a MAC address of an l2 network behind a VXLAN tunnel to
+// another host.
+type RemoteMAC struct {
+	Network        string
+	MAC            net.HardwareAddr
+	TunnelEndpoint netip.Addr
 }
 
 // Network is one virtual network (one routing instance).
@@ -40,6 +53,12 @@ type Network struct {
 	Name    string // fully qualified name
 	VNI     uint32 // 1..16777215
 	Subnets []Subnet
+	// L2 makes the network bridged (forwarding_mode l2): a bridge
+	// BridgeName(VNI) holds the network's ports and its VXLAN device,
+	// remote MACs are FDB entries of the VXLAN device and broadcasts are
+	// replicated to every tunnel endpoint of the network. There is no
+	// routing table, gateway or proxy ARP; ports need no address.
+	L2 bool
 }
 
 // Subnet is an IPv4 subnet of a network and the gateway address the
@@ -63,8 +82,17 @@ type RemoteRoute struct {
 	Network        string
 	Prefix         netip.Prefix
 	TunnelEndpoint netip.Addr
-	// VNI must be 0 or the network's VNI: one VXLAN device per network
-	// carries one VNI.
+	// VNI is the VNI the route's next hop advertised; 0 means the
+	// network's. A different VNI is a route leaked from another network
+	// (policy, route targets): it is routed in this network's table out of
+	// the VXLAN device of that VNI, so that the remote host decapsulates
+	// it into the other network. Such a device is created when no local
+	// network has the VNI (a transit device: its own table holds only the
+	// unreachable default, so traffic arriving on it goes nowhere).
+	//
+	// A route whose TunnelEndpoint is State.TunnelIP (another local
+	// network's VM leaked into this network) is routed to the local port
+	// of that VNI with the prefix's address (it must be a /32 of one).
 	VNI uint32
 	// MAC is the inner destination MAC address. The zero value means
 	// RouterMAC(TunnelEndpoint), the MAC this dataplane gives its own VXLAN
@@ -78,6 +106,22 @@ func TableForVNI(vni uint32) int { return TableBase + int(vni%TableSpan) }
 
 // DeviceName is the name of the VXLAN device of the network with the given VNI.
 func DeviceName(vni uint32) string { return fmt.Sprintf("%s%d", DevicePrefix, vni) }
+
+// BridgeName is the name of the bridge of the l2 network with the given VNI.
+func BridgeName(vni uint32) string { return fmt.Sprintf("%s%d", BridgePrefix, vni) }
+
+func isOwnedBridgeName(name string) bool {
+	rest, ok := strings.CutPrefix(name, BridgePrefix)
+	if !ok || rest == "" {
+		return false
+	}
+	for _, c := range rest {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
 
 // RouterMAC is the MAC address of the dataplane's VXLAN devices on the host
 // with the given tunnel IP: 02:00 followed by the four IPv4 bytes.
@@ -110,11 +154,25 @@ type plan struct {
 }
 
 type netPlan struct {
-	name   string
-	vni    uint32
-	table  int
-	dev    string
-	remote []remotePlan
+	name    string
+	vni     uint32
+	table   int
+	dev     string
+	transit bool // a device for leaked routes' VNI only, no local network
+	l2      bool
+	bridge  string    // l2 only
+	fdb     []fdbPair // l2 only: remote MACs and broadcast replication
+	subnets []netip.Prefix
+	remote  []remotePlan // routes in this network's table
+}
+
+// transitKey is the key in plan.nets of the transit device of a VNI; it
+// cannot clash with a network name as names never start with '#'.
+func transitKey(vni uint32) string { return fmt.Sprintf("#vni%d", vni) }
+
+type fdbPair struct {
+	mac string
+	ep  netip.Addr
 }
 
 type portPlan struct {
@@ -129,6 +187,8 @@ type remotePlan struct {
 	nexthop  netip.Addr // neighbor address used as onlink gateway
 	endpoint netip.Addr
 	mac      net.HardwareAddr
+	dev      string // VXLAN device the route leaves by
+	port     string // set instead for a route to a local port of another network
 }
 
 // compile validates desired and flattens it. An empty state (no networks,
@@ -144,6 +204,7 @@ func compile(s State) (*plan, error) {
 		}
 	}
 	tables := map[int]string{}
+	vnis := map[uint32]string{}
 	subnets := map[string][]Subnet{}
 	for _, n := range s.Networks {
 		if n.Name == "" {
@@ -155,18 +216,31 @@ func compile(s State) (*plan, error) {
 		if n.VNI == 0 || n.VNI >= 1<<24 {
 			return nil, fmt.Errorf("network %q: VNI %d out of range 1..16777215", n.Name, n.VNI)
 		}
+		if other, dup := vnis[n.VNI]; dup {
+			return nil, fmt.Errorf("network %q: VNI %d already used by network %q", n.Name, n.VNI, other)
+		}
 		t := TableForVNI(n.VNI)
-		if other, dup := tables[t]; dup {
+		if other, dup := tables[t]; dup && !n.L2 {
 			return nil, fmt.Errorf("network %q: table %d already used by network %q", n.Name, t, other)
 		}
-		tables[t] = n.Name
+		if !n.L2 {
+			tables[t] = n.Name
+		}
 		for _, sn := range n.Subnets {
 			if !sn.Prefix.Addr().Is4() || !sn.Gateway.Is4() || !sn.Prefix.Contains(sn.Gateway) {
 				return nil, fmt.Errorf("network %q: subnet %v gateway %v: need IPv4 gateway inside the subnet", n.Name, sn.Prefix, sn.Gateway)
 			}
 		}
 		subnets[n.Name] = n.Subnets
-		p.nets[n.Name] = &netPlan{name: n.Name, vni: n.VNI, table: t, dev: DeviceName(n.VNI)}
+		vnis[n.VNI] = n.Name
+		np := &netPlan{name: n.Name, vni: n.VNI, table: t, dev: DeviceName(n.VNI), l2: n.L2}
+		if n.L2 {
+			np.bridge = BridgeName(n.VNI)
+		}
+		for _, sn := range n.Subnets {
+			np.subnets = append(np.subnets, sn.Prefix.Masked())
+		}
+		p.nets[n.Name] = np
 	}
 	seenPort := map[string]bool{}
 	for _, pt := range s.Ports {
@@ -178,6 +252,10 @@ func compile(s State) (*plan, error) {
 			return nil, fmt.Errorf("port %q: empty or duplicate name", pt.Name)
 		}
 		seenPort[pt.Name] = true
+		if np.l2 {
+			p.ports = append(p.ports, portPlan{name: pt.Name, ip: pt.IP, net: np})
+			continue
+		}
 		if !pt.IP.Is4() {
 			return nil, fmt.Errorf("port %q: IP %v is not IPv4", pt.Name, pt.IP)
 		}
@@ -198,18 +276,78 @@ func compile(s State) (*plan, error) {
 		if !ok {
 			return nil, fmt.Errorf("remote route %v: unknown network %q", r.Prefix, r.Network)
 		}
+		if np.l2 {
+			return nil, fmt.Errorf("remote route %v: network %q is l2", r.Prefix, r.Network)
+		}
 		if !r.Prefix.IsValid() || !r.Prefix.Addr().Is4() || !r.TunnelEndpoint.Is4() {
 			return nil, fmt.Errorf("remote route %v in %q: prefix and tunnel endpoint %v must be IPv4", r.Prefix, r.Network, r.TunnelEndpoint)
 		}
+		if r.VNI >= 1<<24 {
+			return nil, fmt.Errorf("remote route %v in %q: VNI %d out of range", r.Prefix, r.Network, r.VNI)
+		}
+		if r.TunnelEndpoint == p.tunnelIP {
+			// A route of another local network leaked into this one:
+			// routed straight to the port that has the address.
+			vni := r.VNI
+			if vni == 0 {
+				vni = np.vni
+			}
+			port := ""
+			for _, pt := range p.ports {
+				if pt.net.vni == vni && r.Prefix.Bits() == 32 && pt.ip == r.Prefix.Addr() {
+					port = pt.name
+				}
+			}
+			if port == "" {
+				return nil, fmt.Errorf("remote route %v in %q: tunnel endpoint is this host but no local port of VNI %d has the address", r.Prefix, r.Network, vni)
+			}
+			if vni == np.vni {
+				continue // the port's own route is there already
+			}
+			np.remote = append(np.remote, remotePlan{prefix: r.Prefix.Masked(), port: port})
+			continue
+		}
+		dev := np.dev
 		if r.VNI != 0 && r.VNI != np.vni {
-			return nil, fmt.Errorf("remote route %v in %q: VNI %d differs from the network's VNI %d (unsupported)", r.Prefix, r.Network, r.VNI, np.vni)
+			dev = DeviceName(r.VNI)
+			if _, local := vnis[r.VNI]; !local {
+				k := transitKey(r.VNI)
+				if _, ok := p.nets[k]; !ok {
+					t := TableForVNI(r.VNI)
+					if other, dup := tables[t]; dup {
+						return nil, fmt.Errorf("remote route %v in %q: table %d of VNI %d already used by %q", r.Prefix, r.Network, t, r.VNI, other)
+					}
+					tables[t] = k
+					p.nets[k] = &netPlan{name: fmt.Sprintf("transit VNI %d", r.VNI), vni: r.VNI, table: t, dev: dev, transit: true}
+				}
+			}
 		}
 		mac := r.MAC
 		if len(mac) == 0 {
 			mac = RouterMAC(r.TunnelEndpoint)
 		}
 		pfx := r.Prefix.Masked()
-		np.remote = append(np.remote, remotePlan{prefix: pfx, nexthop: pfx.Addr(), endpoint: r.TunnelEndpoint, mac: mac})
+		np.remote = append(np.remote, remotePlan{prefix: pfx, nexthop: pfx.Addr(), endpoint: r.TunnelEndpoint, mac: mac, dev: dev})
+	}
+	for _, m := range s.RemoteMACs {
+		np, ok := p.nets[m.Network]
+		if !ok || !np.l2 {
+			return nil, fmt.Errorf("remote MAC %v: %q is not an l2 network", m.MAC, m.Network)
+		}
+		if len(m.MAC) != 6 || !m.TunnelEndpoint.Is4() {
+			return nil, fmt.Errorf("remote MAC %v in %q: need a 48-bit MAC and an IPv4 tunnel endpoint", m.MAC, m.Network)
+		}
+		np.fdb = append(np.fdb, fdbPair{mac: m.MAC.String(), ep: m.TunnelEndpoint})
+	}
+	// Broadcasts of each l2 network go to every endpoint that has its MACs.
+	for _, np := range p.nets {
+		seen := map[netip.Addr]bool{}
+		for _, f := range slices.Clone(np.fdb) {
+			if !seen[f.ep] {
+				seen[f.ep] = true
+				np.fdb = append(np.fdb, fdbPair{mac: "00:00:00:00:00:00", ep: f.ep})
+			}
+		}
 	}
 	return p, nil
 }

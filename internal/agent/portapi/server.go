@@ -59,6 +59,11 @@ type Server struct {
 	// file is deleted; if it fails the port stays stored. If deleting
 	// the file then fails, Apply is called to program the port again.
 	Remove func(Port) error
+	// Added, if set, is called after a POST /port succeeded, outside the
+	// server's lock, before the answer is written: the agent uses it to
+	// answer once the port is programmed (bounded), so that other adds
+	// go on meanwhile.
+	Added func(ctx context.Context, p Port)
 
 	mu sync.Mutex // serializes changes and hook calls
 }
@@ -310,6 +315,9 @@ func (s *Server) handleAdd(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if s.Added != nil {
+		s.Added(r.Context(), p)
 	}
 	writeJSON(w, http.StatusOK, p)
 }

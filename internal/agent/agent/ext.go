@@ -1,0 +1,392 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/vishvananda/netns"
+
+	"github.com/contrail-go/contrail/internal/agent/dataplane"
+	"github.com/contrail-go/contrail/internal/agent/flows"
+	"github.com/contrail-go/contrail/internal/agent/security"
+	"github.com/contrail-go/contrail/internal/agent/services"
+	"github.com/contrail-go/contrail/internal/packet/xmpp"
+)
+
+// extensions are the per-port layers above the routing dataplane: DHCP
+// (services) and security groups, network ACLs and floating-IP NAT
+// (security). They are driven from the dataplane loop after each
+// successful reconcile, with the same resolved ports.
+type extensions struct {
+	dhcp     *services.DHCP
+	fw       *security.Firewall
+	flowTab  *flows.Table
+	meta     *services.Metadata
+	metaSet  map[string]string
+	dhcpSet  map[string]services.PortInfo
+	lastSec  *security.State
+	secError string
+	dhcpErr  map[string]string
+	dhcpTook time.Duration
+}
+
+// inNamespace runs fn on an OS thread switched into ns (the zero handle:
+// the thread's own namespace). Sockets fn opens stay in ns.
+func inNamespace(ns netns.NsHandle, fn func() error) error {
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		home, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			done <- err
+			return
+		}
+		defer home.Close()
+		if ns > 0 {
+			if err := netns.Set(ns); err != nil {
+				runtime.UnlockOSThread()
+				done <- err
+				return
+			}
+		}
+		err = fn()
+		if netns.Set(home) == nil {
+			runtime.UnlockOSThread()
+		}
+		done <- err
+	}()
+	return <-done
+}
+
+func (x *extensions) open(a *Agent) error {
+	x.dhcpSet = map[string]services.PortInfo{}
+	x.dhcpErr = map[string]string{}
+	x.metaSet = map[string]string{}
+	if a.cfg.MetadataUpstream != "" {
+		err := inNamespace(a.ns, func() error {
+			m, err := services.NewMetadata(services.MetadataConfig{Listen: a.cfg.MetadataListen, Upstream: a.cfg.MetadataUpstream,
+				Secret: a.cfg.MetadataSecret, Log: a.log.With("component", "metadata")})
+			x.meta = m
+			return err
+		})
+		if err != nil {
+			a.log.Warn("metadata proxy not available", "err", err)
+			x.meta = nil
+		}
+	}
+	if a.cfg.NoDHCP {
+		return x.openFirewall(a)
+	}
+	err := inNamespace(a.ns, func() error {
+		d, err := services.NewDHCP(a.log.With("component", "dhcp"))
+		if err != nil {
+			return err
+		}
+		x.dhcp = d
+		return nil
+	})
+	if err != nil {
+		a.log.Warn("DHCP server not available", "err", err)
+	}
+	return x.openFirewall(a)
+}
+
+func (x *extensions) openFirewall(a *Agent) error {
+	if a.cfg.NoFirewall {
+		return nil
+	}
+	fw, err := security.New(a.log.With("component", "security"), security.WithNetNS(a.ns))
+	if err != nil {
+		a.log.Warn("security groups and ACLs not enforced: firewall not available", "err", err)
+		return nil
+	}
+	x.fw = fw
+	ft, err := flows.New(flows.Config{Log: a.log.With("component", "flows"), NetNS: a.ns, Resolve: fw.Resolve})
+	if err != nil {
+		a.log.Warn("flow records not available", "err", err)
+		return nil
+	}
+	x.flowTab = ft
+	return nil
+}
+
+// start runs what follows the kernel (the flow table) until ctx ends.
+func (x *extensions) start(ctx context.Context, a *Agent) {
+	if x.flowTab == nil {
+		return
+	}
+	if err := x.flowTab.Start(ctx); err != nil {
+		a.log.Warn("flow records not available", "err", err)
+		x.flowTab = nil
+	}
+}
+
+// wait returns once what start started has ended.
+func (x *extensions) wait() {
+	if x.flowTab != nil {
+		x.flowTab.Wait()
+	}
+}
+
+func (x *extensions) close() {
+	if x.dhcp != nil {
+		// Bounded: a stuck DHCP reader must not keep the agent from
+		// stopping.
+		done := make(chan struct{})
+		go func() { x.dhcp.Close(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+		}
+	}
+	if x.fw != nil {
+		x.fw.Close()
+	}
+	if x.meta != nil {
+		x.meta.Close()
+	}
+}
+
+// apply brings DHCP and the firewall in line with the programmed ports.
+func (x *extensions) apply(ctx context.Context, a *Agent, plan *dpPlan) {
+	a.mu.Lock()
+	dhcpWant := map[string]services.PortInfo{}
+	metaWant := map[string]metaPort{}
+	var sec security.State
+	sec.SGMembers = map[int][]netip.Prefix{}
+	sec.VNPrefixes = map[string][]netip.Prefix{}
+	active := map[string]bool{}
+	for _, p := range plan.state.Ports {
+		active[p.Name] = true
+	}
+	r := newResolver(a.db)
+	for _, o := range a.db.byType("virtual-network") {
+		vn, err := r.vn(o)
+		if err != nil {
+			continue
+		}
+		for _, s := range vn.subnets {
+			sec.VNPrefixes[vn.name] = append(sec.VNPrefixes[vn.name], s.prefix.Masked())
+		}
+	}
+	ids := make([]string, 0, len(plan.views))
+	for id := range plan.views {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		v := plan.views[id]
+		if !v.active() || !active[v.port.SystemName] {
+			continue
+		}
+		name := v.port.SystemName
+		if len(v.ips) == 0 {
+			continue // an l2 port without an address: nothing to serve or filter
+		}
+		if sn, ok := v.vn.subnetOf(v.ips[0]); ok {
+			pi := services.PortInfo{Name: name, MAC: v.mac, Addr: netip.PrefixFrom(v.ips[0], sn.prefix.Bits()), Gateway: sn.gw,
+				Hostname: v.port.DisplayName}
+			if sn.dns.Is4() {
+				pi.DNS = []netip.Addr{sn.dns}
+			}
+			if pi.MAC != nil {
+				dhcpWant[name] = pi
+			}
+		}
+		if vmUUID := v.port.InstanceID; vmUUID != "" {
+			metaWant[name] = metaPort{vmi: v.port.ID, vm: vmUUID, tenant: v.port.VMProjectID, ip: v.ips[0]}
+		}
+		sp := security.Port{Name: name, VN: v.vn.name, IPs: v.ips, PolicyEnabled: true, HasSGs: len(v.sgs) > 0}
+		var pse bool
+		if v.vmi.Prop("port_security_enabled", &pse) {
+			sp.PolicyEnabled = pse
+		}
+		for _, sg := range v.sgs {
+			for _, acl := range a.db.linked(sg, "access-control-list") {
+				rules, err := security.RulesFromACL(acl)
+				if err != nil {
+					a.log.Debug("ACL entries skipped", "acl", acl.FQNameString(), "err", err)
+				}
+				sp.SGRules = append(sp.SGRules, rules...)
+			}
+		}
+		for _, acl := range a.db.linked(v.vn.obj, "access-control-list") {
+			rules, err := security.RulesFromACL(acl)
+			if err != nil {
+				a.log.Debug("ACL entries skipped", "acl", acl.FQNameString(), "err", err)
+			}
+			sp.VNRules = append(sp.VNRules, rules...)
+		}
+		for _, f := range v.fips {
+			if !f.fixed.IsValid() {
+				continue
+			}
+			sp.FloatingIPs = append(sp.FloatingIPs, security.FloatingIP{Floating: f.addr, Fixed: f.fixed,
+				FloatingTable: dataplane.TableForVNI(f.vn.vni), PortTable: dataplane.TableForVNI(v.vn.vni),
+				FloatingDev: dataplane.DeviceName(f.vn.vni)})
+		}
+		sec.Ports = append(sec.Ports, sp)
+		for _, id := range v.sgID {
+			for _, ip := range v.ips {
+				sec.SGMembers[int(id)] = append(sec.SGMembers[int(id)], netip.PrefixFrom(ip, 32))
+			}
+		}
+	}
+	// Members of security groups and networks elsewhere: the routes carry
+	// their security group ids and network (as the original agent learns
+	// the network of an address from its route); networks the agent has
+	// no config of (another network connected by a policy) are known
+	// this way only.
+	addMembers := func(m map[string]map[string]xmpp.Entry) {
+		for _, items := range m {
+			for _, e := range items {
+				ue, ok := e.(*xmpp.UnicastEntry)
+				if !ok {
+					continue
+				}
+				p, err := netip.ParsePrefix(ue.NLRI.Address)
+				if err != nil {
+					continue
+				}
+				if vn := ue.VirtualNetwork; vn != "" {
+					sec.VNPrefixes[vn] = append(sec.VNPrefixes[vn], p.Masked())
+				}
+				for _, id := range ue.SecurityGroups {
+					sec.SGMembers[int(id)] = append(sec.SGMembers[int(id)], p.Masked())
+				}
+			}
+		}
+	}
+	for _, p := range a.peers {
+		if p.up {
+			addMembers(p.routes)
+		}
+	}
+	for _, s := range a.stale {
+		addMembers(s)
+	}
+	for id, ps := range sec.SGMembers {
+		sec.SGMembers[id] = sortPrefixes(ps)
+	}
+	for vn, ps := range sec.VNPrefixes {
+		sec.VNPrefixes[vn] = sortPrefixes(ps)
+	}
+	a.mu.Unlock()
+
+	t0 := time.Now()
+	defer func() { a.log.Debug("services and security applied", "took", time.Since(t0)) }()
+	if x.dhcp != nil {
+		for name := range x.dhcpSet {
+			if _, ok := dhcpWant[name]; !ok {
+				x.dhcp.RemovePort(name)
+				delete(x.dhcpSet, name)
+			}
+		}
+		// SetPort opens a socket per port; two at a time, so that a burst
+		// of new ports leaves CPU to routing.
+		var todo []services.PortInfo
+		for name, pi := range dhcpWant {
+			if old, ok := x.dhcpSet[name]; ok && reflect.DeepEqual(old, pi) {
+				continue
+			}
+			todo = append(todo, pi)
+		}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 2)
+		for _, pi := range todo {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				if err := x.dhcp.SetPort(pi); err != nil {
+					a.log.Warn("DHCP not served on port", "port", pi.Name, "err", err)
+					return
+				}
+				mu.Lock()
+				x.dhcpSet[pi.Name] = pi
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+	}
+	x.dhcpTook = time.Since(t0)
+	if x.meta != nil {
+		for name := range x.metaSet {
+			if _, ok := metaWant[name]; !ok {
+				x.meta.RemovePort(name)
+				delete(x.metaSet, name)
+			}
+		}
+		for name, mp := range metaWant {
+			k := fmt.Sprint(mp)
+			if x.metaSet[name] == k {
+				continue
+			}
+			if err := x.meta.SetPort(name, mp.vmi, mp.vm, mp.tenant, mp.ip); err != nil {
+				a.log.Warn("metadata proxy not served on port", "port", name, "err", err)
+				continue
+			}
+			x.metaSet[name] = k
+		}
+	}
+	if x.fw != nil && (x.lastSec == nil || !reflect.DeepEqual(*x.lastSec, sec)) {
+		nftMu.Lock()
+		err := x.fw.Reconcile(ctx, sec)
+		nftMu.Unlock()
+		if err != nil {
+			x.secError = err.Error()
+			a.log.Warn("firewall reconcile failed", "err", err)
+			x.lastSec = nil
+		} else {
+			x.secError = ""
+			x.lastSec = &sec
+		}
+	}
+}
+
+// nftMu serializes firewall reconciles in the process: google/nftables
+// allocates set ids from a package variable without a lock, which races
+// when two agents run in one process (tests).
+var nftMu sync.Mutex
+
+type metaPort struct {
+	vmi, vm, tenant string
+	ip              netip.Addr
+}
+
+func sortPrefixes(ps []netip.Prefix) []netip.Prefix {
+	sort.Slice(ps, func(i, j int) bool {
+		return ps[i].Addr().Less(ps[j].Addr()) || (ps[i].Addr() == ps[j].Addr() && ps[i].Bits() < ps[j].Bits())
+	})
+	return compactPrefixes(ps)
+}
+
+func compactPrefixes(ps []netip.Prefix) []netip.Prefix {
+	out := ps[:0]
+	for i, p := range ps {
+		if i > 0 && p == out[len(out)-1] {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// flowRecords returns the flow records of the port connections.
+func (x *extensions) flowRecords(ctx context.Context) (any, error) {
+	if x.flowTab == nil {
+		return []flows.Record{}, nil
+	}
+	return map[string]any{"flows": x.flowTab.Snapshot(), "stats": x.flowTab.Stats()}, nil
+}

@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package agent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/contrail-go/contrail/internal/transformer"
+	"github.com/contrail-go/contrail/pkg/client"
+)
+
+// sgRule is a security-group rule as a user writes it: ingress (traffic
+// from remote to the group) on one UDP port, or egress to anywhere.
+func sgRule(ingress bool, proto string, port int) map[string]any {
+	any4 := []any{map[string]any{"subnet": map[string]any{"ip_prefix": "0.0.0.0", "ip_prefix_len": 0}}}
+	local := []any{map[string]any{"security_group": "local"}}
+	r := map[string]any{"direction": ">", "protocol": proto, "ethertype": "IPv4",
+		"src_ports": []any{map[string]any{"start_port": 0, "end_port": 65535}},
+		"dst_ports": []any{map[string]any{"start_port": 0, "end_port": 65535}}}
+	if ingress {
+		r["src_addresses"], r["dst_addresses"] = any4, local
+		r["dst_ports"] = []any{map[string]any{"start_port": port, "end_port": port}}
+	} else {
+		r["src_addresses"], r["dst_addresses"] = local, any4
+	}
+	return r
+}
+
+// TestSecurityGroupsEnforced runs the schema transformer too (and checks
+// the metadata proxy on the way): a security
+// group on a port becomes ACLs, which the agent hands to the firewall;
+// traffic the group does not allow is dropped, and allowing it later
+// lets it through.
+func TestSecurityGroupsEnforced(t *testing.T) {
+	needRoot(t)
+	c := newCluster(t)
+	tr, err := transformer.New(transformer.Config{APIURL: c.api.BaseURL(), Store: c.st, LeaseTTL: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	trDone := make(chan error, 1)
+	go func() { trDone <- tr.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-trDone })
+
+	vn := c.network("vn1", "10.1.1.0/24")
+	hb := newBox(t, "host1")
+	peerBox := newBox(t, "underlay")
+	hb.link(t, "u1", peerBox, "u2", 0)
+	hb.up(t, "u1", "192.0.2.1/24")
+	h := c.host("host1", "192.0.2.1", hb, "")
+	p1 := c.vmPort("host1", "vm1", vn)
+	p2 := c.vmPort("host1", "vm2", vn)
+	sg := c.create("security-group", client.Object{
+		"fq_name": []string{"default-domain", "default-project", "web"}, "parent_type": "project",
+		"security_group_entries": map[string]any{"policy_rule": []any{sgRule(true, "tcp", 22), sgRule(false, "any", 0)}},
+	})
+	if err := c.api.RefUpdate(context.Background(), "virtual-machine-interface", p2.vmi, "security-group", sg.UUID(), client.RefAdd, nil); err != nil {
+		t.Fatal(err)
+	}
+	gw := "10.1.1.254"
+	vmBox(t, h, p1, "vm1", gw)
+	vmBox(t, h, p2, "vm2", gw)
+	// A metadata server on the host (nova's place), answering with the
+	// headers the proxy added.
+	var mdLn net.Listener
+	if err := onThreadIn(hb.ns, func() (err error) { mdLn, err = net.Listen("tcp", "127.0.0.1:8775"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	mdSrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "instance=%s vmi=%s for=%s path=%s", r.Header.Get("X-Instance-ID"), r.Header.Get("X-VMI-ID"),
+			r.Header.Get("X-Forwarded-For"), r.URL.Path)
+	})}
+	go mdSrv.Serve(mdLn)
+	t.Cleanup(func() { mdSrv.Close() })
+	h.meta = "http://127.0.0.1:8775"
+	h.start(t, []string{c.addr}, t.TempDir())
+	waitFor(t, "agent synced", 10*time.Second, func() bool { return h.agent.Status().ConfigSynced })
+	for _, p := range []*vmPort{p1, p2} {
+		if code, body := h.addPort(t, portJSON(p)); code != 200 {
+			t.Fatalf("add port: %d %s", code, body)
+		}
+	}
+	waitFor(t, "the group's ACLs at the agent", 15*time.Second, func() bool {
+		n := 0
+		for _, acl := range h.agent.ACLs() {
+			if acl.Parent == "security-group" && acl.Rules > 0 && len(acl.Name) > 0 {
+				n++
+			}
+		}
+		return n >= 2
+	})
+	// The metadata proxy: vm1 asks 169.254.169.254 and the metadata
+	// server sees who is asking.
+	var answer string
+	waitFor(t, "metadata answer", 10*time.Second, func() bool {
+		err := onThreadIn(p1.box.ns, func() error {
+			conn, err := net.DialTimeout("tcp", "169.254.169.254:80", time.Second)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(2 * time.Second))
+			fmt.Fprintf(conn, "GET /latest/meta-data HTTP/1.0\r\nHost: 169.254.169.254\r\n\r\n")
+			b, err := io.ReadAll(conn)
+			answer = string(b)
+			return err
+		})
+		return err == nil && strings.Contains(answer, "instance="+p1.vm)
+	})
+	if !strings.Contains(answer, "vmi="+p1.vmi) || !strings.Contains(answer, "for="+p1.ip) {
+		t.Errorf("metadata answer: %s", answer)
+	}
+
+	pr := p1.box.prober(t, p2.ip)
+	pr21 := p2.box.prober(t, p1.ip)
+	// vm2 has no security group: it reaches vm1; vm2's group allows
+	// only TCP 22 in, so vm1's UDP to vm2 is dropped.
+	if _, ok := pr21.until("vm1", 5*time.Second, 50*time.Millisecond); !ok {
+		t.Fatal("vm2 -> vm1 (no group on vm1): no answer")
+	}
+	time.Sleep(500 * time.Millisecond) // the firewall follows the dataplane
+	for i := 0; i < 3; i++ {
+		if got := pr.once(500 * time.Millisecond); got != "" {
+			t.Fatalf("vm1 -> vm2 UDP 7777 passed a group that allows only TCP 22: %q", got)
+		}
+	}
+	// Allow UDP 7777 in: it passes.
+	if err := c.api.Update(context.Background(), "security-group", sg.UUID(), client.Object{
+		"security_group_entries": map[string]any{"policy_rule": []any{sgRule(true, "tcp", 22), sgRule(true, "udp", 7777), sgRule(false, "any", 0)}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := pr.until("vm2", 15*time.Second, 100*time.Millisecond); !ok {
+		t.Fatalf("vm1 -> vm2 UDP 7777 still dropped after the group allows it; ACLs %+v", h.agent.ACLs())
+	}
+}

@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/contrail-go/contrail/internal/agent/agent"
+	"github.com/contrail-go/contrail/internal/obs"
+)
+
+func init() {
+	register("vrouter-agent", "vrouter agent: XMPP to control nodes, port API (9091), kernel dataplane, introspect 8085", runAgent)
+}
+
+// AgentConfig configures `contrail vrouter-agent`. Keys of the original's
+// contrail-vrouter-agent.conf are read where they exist: [DEFAULT]
+// hostname and collectors, [CONTROL-NODE] servers, [VIRTUAL-HOST-INTERFACE]
+// ip and physical_interface.
+type AgentConfig struct {
+	LogConfig
+	Hostname     string        `flag:"hostname" ini:"DEFAULT.hostname" usage:"name of this compute host: its virtual-router and XMPP name"`
+	TunnelIP     string        `flag:"tunnel-ip" ini:"VIRTUAL-HOST-INTERFACE.ip" usage:"underlay IPv4 address (tunnel endpoint; a /len suffix is ignored); its device is the underlay"`
+	UnderlayDev  string        `flag:"underlay-dev" ini:"VIRTUAL-HOST-INTERFACE.physical_interface" usage:"underlay device (default: the device holding --tunnel-ip)"`
+	ControlNodes []string      `flag:"control-nodes" ini:"CONTROL-NODE.servers" usage:"up to two control nodes, ip:port (port 5269 when left out)"`
+	Collectors   []string      `flag:"collectors" ini:"DEFAULT.collectors" usage:"analytics collectors, ip:port (stored; sending comes with analytics)"`
+	PortAPI      string        `flag:"port-api" default:"127.0.0.1:9091" usage:"port API listen address ('none' disables it)"`
+	DataDir      string        `flag:"data-dir" default:"/var/lib/contrail" usage:"directory of the port files (<dir>/ports) and the saved dataplane state"`
+	Introspect   string        `flag:"introspect" default:"0.0.0.0:8085" usage:"introspect listen address; empty disables it"`
+	HoldTime     time.Duration `flag:"xmpp-hold-time" default:"90s" usage:"XMPP hold time towards the control nodes"`
+	PortWait     time.Duration `flag:"port-config-wait" default:"3s" usage:"how long a port add waits for the config of an unknown VMI before answering"`
+	StaleTimeout time.Duration `flag:"stale-route-timeout" default:"60s" usage:"routes of lost control nodes are kept this long after a reconnect without End-of-RIB"`
+	MetaUpstream string        `flag:"metadata-proxy-upstream" ini:"METADATA.metadata_proxy_upstream" usage:"metadata server for VMs' 169.254.169.254 (nova: http://host:8775); empty disables the proxy"`
+	MetaSecret   string        `flag:"metadata-proxy-secret" ini:"METADATA.metadata_proxy_secret" secret:"true" usage:"shared secret signing X-Instance-ID (nova's metadata_proxy_shared_secret)"`
+	MetaListen   string        `flag:"metadata-proxy-listen" default:"0.0.0.0:8097" usage:"where the metadata proxy listens (0.0.0.0: on each port's gateway address)"`
+	Pprof        bool          `flag:"pprof" usage:"serve /debug/pprof on the introspect port"`
+}
+
+// Validate implements config.Validator.
+func (c *AgentConfig) Validate() error {
+	if c.TunnelIP == "" {
+		return errors.New("tunnel-ip is required")
+	}
+	if _, err := c.tunnelIP(); err != nil {
+		return err
+	}
+	if _, err := netip.ParseAddrPort(c.MetaListen); err != nil {
+		return fmt.Errorf("metadata-proxy-listen %q: %v", c.MetaListen, err)
+	}
+	if len(c.ControlNodes) == 0 {
+		return errors.New("control-nodes is empty: the agent needs one or two control nodes")
+	}
+	if len(c.ControlNodes) > 2 {
+		return fmt.Errorf("control-nodes lists %d servers; the agent talks to at most two", len(c.ControlNodes))
+	}
+	return nil
+}
+
+func (c *AgentConfig) tunnelIP() (netip.Addr, error) {
+	s, _, _ := strings.Cut(c.TunnelIP, "/")
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() {
+		return netip.Addr{}, fmt.Errorf("tunnel-ip %q is not an IPv4 address", c.TunnelIP)
+	}
+	return a, nil
+}
+
+func (c *AgentConfig) controlNodes() []string {
+	out := make([]string, 0, len(c.ControlNodes))
+	for _, s := range c.ControlNodes {
+		if _, err := netip.ParseAddrPort(s); err != nil && !strings.Contains(s, ":") {
+			s += ":5269"
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg AgentConfig
+	cfg.Hostname, _ = os.Hostname()
+	if err := loadConfig("vrouter-agent", args, &cfg, stderr, "/etc/contrail/contrail-vrouter-agent.conf"); err != nil {
+		return err
+	}
+	log, err := cfg.logger(stderr)
+	if err != nil {
+		return err
+	}
+	tip, _ := cfg.tunnelIP()
+	reg := obs.NewRegistry()
+	a, err := agent.New(agent.Config{
+		Hostname: cfg.Hostname, TunnelIP: tip, UnderlayDev: cfg.UnderlayDev, ControlNodes: cfg.controlNodes(),
+		Collectors: cfg.Collectors, PortAPI: cfg.PortAPI, DataDir: cfg.DataDir, HoldTime: cfg.HoldTime,
+		PortConfigWait: cfg.PortWait, StaleTimeout: cfg.StaleTimeout, Logger: log, Registry: reg,
+		MetadataUpstream: cfg.MetaUpstream, MetadataSecret: cfg.MetaSecret, MetadataListen: netip.MustParseAddrPort(cfg.MetaListen),
+	})
+	if err != nil {
+		return err
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return a.Run(ctx) })
+	if cfg.Introspect != "" {
+		in := newIntrospect("contrail-vrouter-agent", reg, log, cfg.Pprof, &cfg)
+		a.RegisterIntrospect(in)
+		if err := in.Start(ctx, cfg.Introspect); err != nil {
+			return fmt.Errorf("introspect %s: %w", cfg.Introspect, err)
+		}
+		g.Go(in.Wait)
+	}
+	log.Info("vrouter agent started", "hostname", cfg.Hostname, "tunnel_ip", tip, "control_nodes", cfg.controlNodes())
+	return g.Wait()
+}
