@@ -76,6 +76,8 @@ func isType(typ EventType) func(Event) bool {
 type rawPeer struct {
 	t *testing.T
 	c net.Conn
+	// keepEoR makes recv return End-of-RIB markers too.
+	keepEoR bool
 }
 
 func dialRaw(t *testing.T, from string, to netip.AddrPort) *rawPeer {
@@ -128,6 +130,11 @@ func (p *rawPeer) recv(timeout time.Duration, wantKA bool) *bgp.BGPMessage {
 		}
 		if _, ka := m.Body.(*bgp.BGPKeepAlive); ka && !wantKA {
 			continue
+		}
+		if u, ok := m.Body.(*bgp.BGPUpdate); ok && !p.keepEoR {
+			if _, eor := endOfRIB(u); eor {
+				continue
+			}
 		}
 		return m
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -82,6 +83,9 @@ type SessionConfig struct {
 	// implemented.
 	GracefulRestart bool
 	RestartTime     time.Duration
+	// Restarting sets the Restart State bit and, for our families, the
+	// forwarding state preserved flag in the capability.
+	Restarting bool
 	// PrefixLimit is the maximum number of prefixes accepted per family;
 	// exceeding it closes the session with Cease/Maximum Number of
 	// Prefixes Reached (6/1). Zero or absent means no limit.
@@ -102,6 +106,42 @@ type SessionConfig struct {
 	// OnRouteRefresh, if set, is called from Run when the peer asks for a
 	// ROUTE-REFRESH.
 	OnRouteRefresh func(*Session, rib.Family)
+	// OnOpen, if set, is called from Run once the peer's OPEN is accepted
+	// (the session enters OpenConfirm); an error closes the session with
+	// NOTIFICATION Cease/Connection Collision Resolution (6/7). The
+	// speaker resolves connection collisions here (RFC 4271 6.8).
+	OnOpen func(*Session) error
+	// OnEndOfRIB, if set, is called from Run when the peer sends the
+	// End-of-RIB marker of a family (RFC 4724 section 2);
+	// FamilyRouteTarget for the route-target family.
+	OnEndOfRIB func(*Session, rib.Family)
+	// OnRTC, if set, is called from Run with the route-target membership
+	// routes (RFC 4684) of each received UPDATE.
+	OnRTC func(*Session, []RTCChange)
+
+	// Outbound tells that we dialled the connection (collision
+	// resolution keeps the connection opened by the higher identifier).
+	Outbound bool
+	// ASOverride replaces the peer's AS with ours in the AS_PATH of
+	// routes sent to an eBGP peer.
+	ASOverride bool
+	// LoopCount is how many times our AS may appear in a received
+	// AS_PATH before the route is treated as a loop (default 0).
+	LoopCount int
+}
+
+// FamilyRouteTarget stands for the route-target family (RFC 4684) where a
+// rib.Family is expected (End-of-RIB events); the RIB has no such table.
+const FamilyRouteTarget rib.Family = 0xfe
+
+// RTCChange is one route-target membership route (RFC 4684): the peer
+// wants VPN routes carrying Target. Default is set for the default route
+// (prefix length 0) and for partial prefixes, which ask for every target.
+type RTCChange struct {
+	OriginAS uint32
+	Target   rib.RouteTarget
+	Default  bool
+	Withdraw bool
 }
 
 func (c *SessionConfig) families() []rib.Family {
@@ -128,8 +168,20 @@ type Session struct {
 	hold      time.Duration
 	as4       bool
 	closeOnce sync.Once
+	wmu       sync.Mutex // serialises writes to conn
 
 	prefixes map[rib.Family]map[rib.Key]struct{}
+
+	// What the peer's OPEN said (under mu).
+	peerFams    map[bgp.Family]bool
+	peerGR      bool
+	peerGRTime  time.Duration
+	peerGRFams  map[bgp.Family]bool // families whose forwarding state the peer preserved
+	peerRestart bool                // R bit: the peer has restarted
+	kill        chan *NotificationError
+
+	// Counters.
+	RxUpdates, TxUpdates atomic.Int64
 
 	// testNoKeepalive stops sending KEEPALIVEs (test hook).
 	testNoKeepalive atomic.Bool
@@ -143,6 +195,7 @@ func NewSession(conn net.Conn, cfg SessionConfig) *Session {
 		out:      make(chan []byte, 256),
 		done:     make(chan struct{}),
 		prefixes: make(map[rib.Family]map[rib.Key]struct{}),
+		kill:     make(chan *NotificationError, 1),
 	}
 	s.state.Store(int32(Idle))
 	return s
@@ -168,13 +221,92 @@ func (s *Session) HoldTime() time.Duration {
 // LocalInfo returns what EncodeUpdates needs for this session's peer.
 func (s *Session) LocalInfo() LocalInfo {
 	return LocalInfo{AS: s.cfg.LocalAS, PeerAS: s.cfg.PeerAS, RouterID: s.cfg.RouterID,
-		NextHop: s.cfg.NextHop, ClusterID: s.cfg.ClusterID}
+		NextHop: s.cfg.NextHop, ClusterID: s.cfg.ClusterID, ASOverride: s.cfg.ASOverride}
+}
+
+// Outbound reports whether we dialled the session's connection.
+func (s *Session) Outbound() bool { return s.cfg.Outbound }
+
+// PeerFamily reports whether both sides advertised family f (rib.InetVPN,
+// Inet6VPN, EVPN or FamilyRouteTarget) once OPEN was received.
+func (s *Session) PeerFamily(f rib.Family) bool {
+	bf, ok := bgpFamily(f)
+	if !ok {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.peerFams[bf] {
+		return false
+	}
+	return f == FamilyRouteTarget || slices.Contains(s.cfg.families(), f)
+}
+
+// PeerGracefulRestart returns the restart time the peer advertised in its
+// graceful restart capability (RFC 4724), and whether it did.
+func (s *Session) PeerGracefulRestart() (time.Duration, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peerGRTime, s.peerGR
+}
+
+// Close ends the session from another goroutine with a NOTIFICATION of
+// code/subcode (Run returns the error). Later calls do nothing.
+func (s *Session) Close(code, subcode uint8, reason string) {
+	select {
+	case s.kill <- &NotificationError{Code: code, Subcode: subcode, Reason: reason}:
+	default:
+	}
+}
+
+// Causes given to the context of Run (context.WithCancelCause) that pick
+// the Cease subcode sent.
+var (
+	ErrPeerDeconfigured = errors.New("bgp: peer de-configured")
+	ErrAdminDown        = errors.New("bgp: administratively down")
+	ErrConfigChange     = errors.New("bgp: configuration changed")
+)
+
+// errAbort (Speaker.Abort) ends sessions without a NOTIFICATION.
+var errAbort = errors.New("bgp: aborted")
+
+// onCancel ends a session whose context is done: with NOTIFICATION Cease
+// and the subcode of the cause, or silently for an abort.
+func (s *Session) onCancel(ctx context.Context) error {
+	if errors.Is(context.Cause(ctx), errAbort) {
+		return errAbort
+	}
+	sub, why := ceaseSubcode(ctx)
+	return s.notify(bgp.BGP_ERROR_CEASE, sub, nil, why)
+}
+
+func ceaseSubcode(ctx context.Context) (uint8, string) {
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, ErrPeerDeconfigured):
+		return bgp.BGP_ERROR_SUB_PEER_DECONFIGURED, "peer de-configured"
+	case errors.Is(cause, ErrConfigChange):
+		return bgp.BGP_ERROR_SUB_OTHER_CONFIGURATION_CHANGE, "configuration changed"
+	}
+	return bgp.BGP_ERROR_SUB_ADMINISTRATIVE_SHUTDOWN, "shutdown"
 }
 
 // Send encodes changes for this peer and queues the UPDATEs. It blocks
 // while the send queue is full and fails once the session has ended.
 func (s *Session) Send(changes []PathChange) error {
-	for _, m := range EncodeUpdates(changes, s.LocalInfo()) {
+	return s.SendRaw(EncodeUpdates(changes, s.LocalInfo()))
+}
+
+// setPrefixLimit changes the prefix limits of a running session.
+func (s *Session) setPrefixLimit(m map[rib.Family]int) {
+	s.mu.Lock()
+	s.cfg.PrefixLimit = maps.Clone(m)
+	s.mu.Unlock()
+}
+
+// SendRaw queues encoded messages (header included).
+func (s *Session) SendRaw(msgs [][]byte) error {
+	s.TxUpdates.Add(int64(len(msgs)))
+	for _, m := range msgs {
 		select {
 		case s.out <- m:
 		case <-s.done:
@@ -190,6 +322,9 @@ func (s *Session) Done() <-chan struct{} { return s.done }
 type inMsg struct {
 	b   []byte
 	err error
+	// final: the reader handled the message and the session ends with err
+	// (any NOTIFICATION is already sent).
+	final bool
 }
 
 // readMsg reads one message, checking the header itself so that a bad
@@ -221,7 +356,11 @@ func (s *Session) options() []*bgp.MarshallingOption {
 	return []*bgp.MarshallingOption{{Use2ByteAS: !s.as4}}
 }
 
+// write sends whole messages; the reader goroutine may write a
+// NOTIFICATION while Run writes UPDATEs, so writes are serialised.
 func (s *Session) write(b []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	_ = s.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
 	_, err := s.conn.Write(b)
 	return err
@@ -257,7 +396,7 @@ func (s *Session) openMessage() *bgp.BGPMessage {
 	for _, f := range s.cfg.families() {
 		if bf, ok := bgpFamily(f); ok {
 			caps = append(caps, bgp.NewCapMultiProtocol(bf))
-			tuples = append(tuples, bgp.NewCapGracefulRestartTuple(bf, false))
+			tuples = append(tuples, bgp.NewCapGracefulRestartTuple(bf, s.cfg.Restarting))
 		}
 	}
 	caps = append(caps, bgp.NewCapMultiProtocol(bgp.RF_RTC_UC),
@@ -267,7 +406,7 @@ func (s *Session) openMessage() *bgp.BGPMessage {
 		if rt <= 0 {
 			rt = 120 * time.Second
 		}
-		caps = append(caps, bgp.NewCapGracefulRestart(false, true, uint16(min(rt/time.Second, 4095)), tuples))
+		caps = append(caps, bgp.NewCapGracefulRestart(s.cfg.Restarting, true, uint16(min(rt/time.Second, 4095)), tuples))
 	}
 	as2 := uint16(bgp.AS_TRANS)
 	if s.cfg.LocalAS <= 0xFFFF {
@@ -296,7 +435,18 @@ func (s *Session) Run(ctx context.Context) (err error) {
 	defer s.conn.Close()
 
 	// Reader: the only goroutine reading conn. It ends when conn closes.
+	// Until the session is Established (estab closed, after
+	// OnEstablished) it hands messages to Run; then it handles them
+	// itself (decoding, OnChanges...), so that a consumer applying
+	// backpressure on received routes never keeps Run from writing
+	// (and the speaker's senders from draining into the socket). It tells
+	// Run of each message (alive) for the hold timer.
 	in := make(chan inMsg)
+	// ack: Run has handled a message from in; the reader reads no further
+	// before, so that messages are handled one at a time, in order.
+	ack := make(chan struct{})
+	alive := make(chan struct{}, 1)
+	estab := make(chan struct{})
 	stopRead := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -304,12 +454,32 @@ func (s *Session) Run(ctx context.Context) (err error) {
 		defer wg.Done()
 		for {
 			b, err := readMsg(s.conn)
+			final := false
+			if err == nil {
+				select {
+				case <-estab:
+					select {
+					case alive <- struct{}{}:
+					default:
+					}
+					if err = s.handleEstablished(b); err == nil {
+						continue
+					}
+					b, final = nil, true
+				default:
+				}
+			}
 			select {
-			case in <- inMsg{b, err}:
+			case in <- inMsg{b: b, err: err, final: final}:
 			case <-stopRead:
 				return
 			}
 			if err != nil {
+				return
+			}
+			select {
+			case <-ack:
+			case <-stopRead:
 				return
 			}
 		}
@@ -334,7 +504,9 @@ func (s *Session) Run(ctx context.Context) (err error) {
 		var m inMsg
 		select {
 		case <-ctx.Done():
-			return s.notify(bgp.BGP_ERROR_CEASE, bgp.BGP_ERROR_SUB_ADMINISTRATIVE_SHUTDOWN, nil, "shutdown")
+			return s.onCancel(ctx)
+		case k := <-s.kill:
+			return s.notify(k.Code, k.Subcode, nil, k.Reason)
 		case <-timer.C:
 			return s.notify(bgp.BGP_ERROR_HOLD_TIMER_EXPIRED, 0, nil, "hold timer expired in "+s.State().String())
 		case m = <-in:
@@ -355,6 +527,12 @@ func (s *Session) Run(ctx context.Context) (err error) {
 			}
 			if err := s.handleOpen(body); err != nil {
 				return err
+			}
+			s.state.Store(int32(OpenConfirm))
+			if s.cfg.OnOpen != nil {
+				if err := s.cfg.OnOpen(s); err != nil {
+					return s.notify(bgp.BGP_ERROR_CEASE, bgp.BGP_ERROR_SUB_CONNECTION_COLLISION_RESOLUTION, nil, err.Error())
+				}
 			}
 			if err := s.writeMsg(bgp.NewBGPKeepAliveMessage()); err != nil {
 				return err
@@ -379,11 +557,16 @@ func (s *Session) Run(ctx context.Context) (err error) {
 		default:
 			return s.notify(bgp.BGP_ERROR_FSM_ERROR, 0, nil, fmt.Sprintf("message type %d in %s", msg.Header.Type, s.State()))
 		}
+		if s.State() != Established {
+			ack <- struct{}{}
+		}
 	}
 	timer.Stop()
 	if s.cfg.OnEstablished != nil {
 		s.cfg.OnEstablished(s)
 	}
+	close(estab)
+	ack <- struct{}{} // the KEEPALIVE that made the session Established
 
 	// Established.
 	hold := s.HoldTime()
@@ -400,7 +583,9 @@ func (s *Session) Run(ctx context.Context) (err error) {
 	for {
 		select {
 		case <-ctx.Done():
-			return s.notify(bgp.BGP_ERROR_CEASE, bgp.BGP_ERROR_SUB_ADMINISTRATIVE_SHUTDOWN, nil, "shutdown")
+			return s.onCancel(ctx)
+		case k := <-s.kill:
+			return s.notify(k.Code, k.Subcode, nil, k.Reason)
 		case <-holdC:
 			return s.notify(bgp.BGP_ERROR_HOLD_TIMER_EXPIRED, 0, nil, "hold timer expired")
 		case <-kaC:
@@ -411,10 +596,27 @@ func (s *Session) Run(ctx context.Context) (err error) {
 				return err
 			}
 		case b := <-s.out:
-			if err := s.write(b); err != nil {
+			// Write what is queued in one go.
+			buf := b
+			for more := true; more && len(buf) < 64<<10; {
+				select {
+				case b2 := <-s.out:
+					buf = append(buf[:len(buf):len(buf)], b2...)
+				default:
+					more = false
+				}
+			}
+			if err := s.write(buf); err != nil {
 				return err
 			}
+		case <-alive:
+			if holdT != nil {
+				holdT.Reset(hold)
+			}
 		case m := <-in:
+			if m.final {
+				return m.err
+			}
 			if m.err != nil {
 				if errors.Is(m.err, io.EOF) || errors.Is(m.err, net.ErrClosed) {
 					return fmt.Errorf("bgp: peer closed the connection: %w", m.err)
@@ -424,9 +626,11 @@ func (s *Session) Run(ctx context.Context) (err error) {
 			if holdT != nil {
 				holdT.Reset(hold)
 			}
+			// Read before the reader knew the session was Established.
 			if err := s.handleEstablished(m.b); err != nil {
 				return err
 			}
+			ack <- struct{}{}
 		}
 	}
 }
@@ -437,11 +641,27 @@ func (s *Session) handleOpen(o *bgp.BGPOpen) error {
 		return s.notifyErr(err)
 	}
 	as4 := false
+	fams := map[bgp.Family]bool{}
+	grFams := map[bgp.Family]bool{}
+	var gr, restarted bool
+	var grTime time.Duration
 	for _, p := range o.OptParams {
 		if pc, ok := p.(*bgp.OptionParameterCapability); ok {
 			for _, c := range pc.Capability {
-				if c.Code() == bgp.BGP_CAP_FOUR_OCTET_AS_NUMBER {
+				switch c := c.(type) {
+				case *bgp.CapFourOctetASNumber:
 					as4 = true
+				case *bgp.CapMultiProtocol:
+					fams[c.CapValue] = true
+				case *bgp.CapGracefulRestart:
+					gr = true
+					grTime = time.Duration(c.Time) * time.Second
+					restarted = c.Flags&0x08 != 0
+					for _, t := range c.Tuples {
+						if t.Flags&0x80 != 0 {
+							grFams[bgp.NewFamily(t.AFI, t.SAFI)] = true
+						}
+					}
 				}
 			}
 		}
@@ -453,6 +673,8 @@ func (s *Session) handleOpen(o *bgp.BGPOpen) error {
 	s.peerAS = peerAS
 	s.hold = hold
 	s.as4 = as4
+	s.peerFams = fams
+	s.peerGR, s.peerGRTime, s.peerGRFams, s.peerRestart = gr, grTime, grFams, restarted
 	s.mu.Unlock()
 	return nil
 }
@@ -476,6 +698,18 @@ func (s *Session) handleEstablished(b []byte) error {
 		}
 		return nil
 	case *bgp.BGPUpdate:
+		s.RxUpdates.Add(1)
+		if f, ok := endOfRIB(body); ok && perr == nil {
+			if s.cfg.OnEndOfRIB != nil {
+				s.cfg.OnEndOfRIB(s, f)
+			}
+			return nil
+		}
+		if rtc := decodeRTC(body); len(rtc) > 0 && s.cfg.OnRTC != nil {
+			if _, _, reset := IsSessionReset(perr); !reset {
+				s.cfg.OnRTC(s, rtc)
+			}
+		}
 		changes, err := decodeChecked(body, perr)
 		if code, sub, reset := IsSessionReset(err); reset {
 			return s.notifyErr(bgp.NewMessageError(code, sub, messageErrorData(err), err.Error()))
@@ -509,6 +743,24 @@ func messageErrorData(err error) []byte {
 // CLUSTER_LIST, RFC 4456 section 8) into withdrawals.
 func (s *Session) checkLoops(changes []PathChange) {
 	if s.cfg.PeerAS != s.cfg.LocalAS {
+		// eBGP: our AS in the AS_PATH more than LoopCount times is a loop.
+		for i := range changes {
+			c := &changes[i]
+			if c.Withdraw {
+				continue
+			}
+			n := 0
+			for _, seg := range c.Attrs.ASPath {
+				for _, as := range seg.ASNs {
+					if as == s.cfg.LocalAS {
+						n++
+					}
+				}
+			}
+			if n > s.cfg.LoopCount {
+				*c = PathChange{Family: c.Family, Key: c.Key, Withdraw: true}
+			}
+		}
 		return
 	}
 	peer := s.PeerID()
@@ -527,8 +779,21 @@ func (s *Session) checkLoops(changes []PathChange) {
 
 // countPrefixes tracks accepted prefixes per family and enforces the
 // prefix limit.
+//
+// Only families with a limit are tracked (a set of keys per family, so
+// that repeated announcements count once): a full feed without a limit
+// costs no memory here.
 func (s *Session) countPrefixes(changes []PathChange) error {
+	s.mu.Lock()
+	limits := s.cfg.PrefixLimit
+	s.mu.Unlock()
+	if len(limits) == 0 {
+		return nil
+	}
 	for _, c := range changes {
+		if limits[c.Family] <= 0 {
+			continue
+		}
 		m := s.prefixes[c.Family]
 		if c.Withdraw {
 			delete(m, c.Key)
@@ -539,7 +804,7 @@ func (s *Session) countPrefixes(changes []PathChange) error {
 			s.prefixes[c.Family] = m
 		}
 		m[c.Key] = struct{}{}
-		if lim := s.cfg.PrefixLimit[c.Family]; lim > 0 && len(m) > lim {
+		if lim := limits[c.Family]; lim > 0 && len(m) > lim {
 			bf, _ := bgpFamily(c.Family)
 			data := make([]byte, 7)
 			binary.BigEndian.PutUint16(data[0:2], bf.Afi())

@@ -40,6 +40,13 @@ type PathChange struct {
 	// learned from (set by Session on received paths), zero for our own
 	// paths. It drives the route reflection attributes on send.
 	FromPeer netip.Addr
+	// Source is the address of the neighbor the path was learned from
+	// (set by the Speaker on received paths), zero for our own paths;
+	// SourceIBGP tells an iBGP neighbor. The Speaker never sends a path
+	// back to its source, nor an iBGP path to iBGP neighbors unless it is
+	// a route reflector.
+	Source     netip.Addr
+	SourceIBGP bool
 }
 
 // RawAttr is a path attribute in wire form.
@@ -65,6 +72,9 @@ type LocalInfo struct {
 	// DefaultLocalPref is sent on iBGP when a path has no LOCAL_PREF
 	// (0 means 100).
 	DefaultLocalPref uint32
+	// ASOverride replaces PeerAS with AS in the AS_PATH sent to an eBGP
+	// peer (so that sites sharing an AS accept each other's routes).
+	ASOverride bool
 }
 
 // Extended community types handled specially.
@@ -72,6 +82,22 @@ const (
 	extTypeEncap    = 0x03 // opaque, transitive
 	extSubtypeEncap = 0x0c // tunnel encapsulation (RFC 5512)
 )
+
+// The original's security group extended community: experimental type
+// 0x80, subtype 0x04, a 2-byte AS and the 4-byte security group id (type
+// 0x82 carries a 4-byte AS and a 2-byte id).
+const (
+	extTypeSG    = 0x80
+	extTypeSG4   = 0x82
+	extSubtypeSG = 0x04
+)
+
+func securityGroupCommunity(as, id uint32) uint64 {
+	if as > 0xffff {
+		return uint64(extTypeSG4)<<56 | uint64(extSubtypeSG)<<48 | uint64(as)<<16 | uint64(id&0xffff)
+	}
+	return uint64(extTypeSG)<<56 | uint64(extSubtypeSG)<<48 | uint64(as)<<32 | uint64(id)
+}
 
 // Tunnel types of the encapsulation extended community and the rib.Encap
 // they map to.
@@ -105,8 +131,133 @@ func bgpFamily(f rib.Family) (bgp.Family, bool) {
 		return bgp.RF_IPv6_VPN, true
 	case rib.EVPN:
 		return bgp.RF_EVPN, true
+	case FamilyRouteTarget:
+		return bgp.RF_RTC_UC, true
 	}
 	return 0, false
+}
+
+// endOfRIB recognises the End-of-RIB marker (RFC 4724 section 2): an
+// empty UPDATE for IPv4 unicast (reported as 0), an UPDATE with nothing but
+// an empty MP_UNREACH_NLRI for the other families.
+func endOfRIB(u *bgp.BGPUpdate) (rib.Family, bool) {
+	if len(u.WithdrawnRoutes) > 0 || len(u.NLRI) > 0 {
+		return 0, false
+	}
+	switch len(u.PathAttributes) {
+	case 0:
+		return 0, true
+	case 1:
+		un, ok := u.PathAttributes[0].(*bgp.PathAttributeMpUnreachNLRI)
+		if !ok || len(un.Value) > 0 {
+			return 0, false
+		}
+		if bgp.NewFamily(un.AFI, un.SAFI) == bgp.RF_RTC_UC {
+			return FamilyRouteTarget, true
+		}
+		f, ok := familyOf(un.AFI, un.SAFI)
+		return f, ok
+	}
+	return 0, false
+}
+
+// EndOfRIB returns the End-of-RIB marker of family f.
+func EndOfRIB(f rib.Family) []byte {
+	bf, ok := bgpFamily(f)
+	if !ok {
+		return nil
+	}
+	b := []byte{
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0, 29, bgp.BGP_MSG_UPDATE, 0, 0, 0, 6,
+		uint8(bgp.BGP_ATTR_FLAG_OPTIONAL), uint8(bgp.BGP_ATTR_TYPE_MP_UNREACH_NLRI), 3, 0, 0, bf.Safi(),
+	}
+	binary.BigEndian.PutUint16(b[26:28], bf.Afi())
+	return b
+}
+
+// decodeRTC returns the route-target membership routes of an UPDATE.
+func decodeRTC(u *bgp.BGPUpdate) []RTCChange {
+	var out []RTCChange
+	add := func(nlri []bgp.PathNLRI, withdraw bool) {
+		for _, pn := range nlri {
+			n, ok := pn.NLRI.(*bgp.RouteTargetMembershipNLRI)
+			if !ok {
+				continue
+			}
+			c := RTCChange{OriginAS: n.AS, Withdraw: withdraw, Default: n.Length < 96 || n.RouteTarget == nil}
+			if !c.Default {
+				b, err := n.RouteTarget.Serialize()
+				if err != nil || len(b) != 8 {
+					continue
+				}
+				c.Target = rib.RouteTarget(binary.BigEndian.Uint64(b))
+			}
+			out = append(out, c)
+		}
+	}
+	for _, pa := range u.PathAttributes {
+		switch a := pa.(type) {
+		case *bgp.PathAttributeMpReachNLRI:
+			if bgp.NewFamily(a.AFI, a.SAFI) == bgp.RF_RTC_UC {
+				add(a.Value, false)
+			}
+		case *bgp.PathAttributeMpUnreachNLRI:
+			if bgp.NewFamily(a.AFI, a.SAFI) == bgp.RF_RTC_UC {
+				add(a.Value, true)
+			}
+		}
+	}
+	return out
+}
+
+// EncodeRTC builds UPDATEs announcing (or withdrawing) route-target
+// membership routes for targets, with origin AS local.AS and next hop
+// local.NextHop.
+//
+// A nil targets slice stands for the default route-target membership route
+// (prefix length 0): "send me every VPN route".
+func EncodeRTC(targets []rib.RouteTarget, withdraw bool, local LocalInfo) [][]byte {
+	var out [][]byte
+	if targets == nil {
+		targets = []rib.RouteTarget{0}
+	}
+	for start := 0; start < len(targets); start += 200 {
+		var nlri []bgp.PathNLRI
+		for _, rt := range targets[start:min(start+200, len(targets))] {
+			if rt == 0 {
+				nlri = append(nlri, bgp.PathNLRI{NLRI: bgp.NewRouteTargetMembershipNLRI(0, nil)})
+			} else if ec := extOf(uint64(rt)); ec != nil {
+				nlri = append(nlri, bgp.PathNLRI{NLRI: bgp.NewRouteTargetMembershipNLRI(local.AS, ec)})
+			}
+		}
+		if len(nlri) == 0 {
+			continue
+		}
+		var pas []bgp.PathAttributeInterface
+		if withdraw {
+			un, err := bgp.NewPathAttributeMpUnreachNLRI(bgp.RF_RTC_UC, nlri)
+			if err != nil {
+				continue
+			}
+			pas = []bgp.PathAttributeInterface{un}
+		} else {
+			r, err := bgp.NewPathAttributeMpReachNLRI(bgp.RF_RTC_UC, nlri, local.NextHop)
+			if err != nil {
+				continue
+			}
+			pas = []bgp.PathAttributeInterface{r, bgp.NewPathAttributeOrigin(0),
+				bgp.NewPathAttributeAsPath(asPathFor(nil, local))}
+			if local.AS == local.PeerAS {
+				pas = append(pas, bgp.NewPathAttributeLocalPref(100))
+			}
+		}
+		b, err := bgp.NewBGPUpdateMessage(nil, pas, nil).Serialize()
+		if err == nil {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 func rdOf(rd bgp.RouteDistinguisherInterface) rib.RD {
@@ -202,6 +353,10 @@ func DecodeUpdate(u *bgp.BGPUpdate, withdraw bool) []PathChange {
 			if reach.Nexthop.IsValid() {
 				attrs.NextHop = reach.Nexthop.Unmap()
 			}
+			// The announcements of one UPDATE share one copy of the
+			// attributes (the RIB interns them; nobody modifies them).
+			shared := attrs.Clone()
+			out = slices.Grow(out, len(reach.Value))
 			for _, n := range reach.Value {
 				pc, ok := nlriChange(fam, n.NLRI, attrs.Encap)
 				if !ok {
@@ -210,7 +365,7 @@ func DecodeUpdate(u *bgp.BGPUpdate, withdraw bool) []PathChange {
 				if withdraw {
 					pc.Withdraw = true
 				} else {
-					pc.Attrs = *attrs.Clone()
+					pc.Attrs = *shared
 					pc.Unknown = unknown
 				}
 				out = append(out, pc)
@@ -225,6 +380,13 @@ func addExtCommunity(a *rib.Attrs, v uint64) {
 	switch {
 	case sub == 0x02 && (typ == 0x00 || typ == 0x01 || typ == 0x02):
 		a.RouteTargets = append(a.RouteTargets, rib.RouteTarget(v))
+		return
+	case (typ == extTypeSG || typ == extTypeSG4) && sub == extSubtypeSG:
+		if typ == extTypeSG {
+			a.SecurityGroups = append(a.SecurityGroups, uint32(v))
+		} else {
+			a.SecurityGroups = append(a.SecurityGroups, uint32(v&0xffff))
+		}
 		return
 	case typ == extTypeEncap && sub == extSubtypeEncap:
 		tt := uint16(v)
@@ -501,20 +663,7 @@ func encodeNLRI(c *PathChange, fam bgp.Family) (bgp.NLRI, bool) {
 func outAttrs(a *rib.Attrs, unknown []RawAttr, from netip.Addr, local LocalInfo) ([]bgp.PathAttributeInterface, netip.Addr) {
 	ibgp := local.AS == local.PeerAS
 	pas := []bgp.PathAttributeInterface{bgp.NewPathAttributeOrigin(uint8(a.Origin))}
-	var segs []bgp.AsPathParamInterface
-	if !ibgp {
-		segs = append(segs, bgp.NewAs4PathParam(bgp.BGP_ASPATH_ATTR_TYPE_SEQ, []uint32{local.AS}))
-	}
-	for _, s := range a.ASPath {
-		if !ibgp && s.Type == rib.ASConfedSequence || !ibgp && s.Type == rib.ASConfedSet {
-			continue
-		}
-		if len(s.ASNs) == 0 {
-			continue
-		}
-		segs = append(segs, bgp.NewAs4PathParam(uint8(s.Type), slices.Clone(s.ASNs)))
-	}
-	pas = append(pas, bgp.NewPathAttributeAsPath(segs))
+	pas = append(pas, bgp.NewPathAttributeAsPath(asPathFor(a.ASPath, local)))
 	if a.MED != 0 {
 		pas = append(pas, bgp.NewPathAttributeMultiExitDisc(a.MED))
 	}
@@ -566,6 +715,11 @@ func outAttrs(a *rib.Attrs, unknown []RawAttr, from netip.Addr, local LocalInfo)
 			ecs = append(ecs, bgp.NewEncapExtended(bgp.TunnelType(te.tt)))
 		}
 	}
+	for _, sg := range a.SecurityGroups {
+		if ec := extOf(securityGroupCommunity(local.AS, sg)); ec != nil {
+			ecs = append(ecs, ec)
+		}
+	}
 	for _, v := range a.ExtCommunities {
 		if ec := extOf(v); ec != nil {
 			ecs = append(ecs, ec)
@@ -578,6 +732,35 @@ func outAttrs(a *rib.Attrs, unknown []RawAttr, from netip.Addr, local LocalInfo)
 		pas = append(pas, bgp.NewPathAttributeUnknown(bgp.BGPAttrFlag(u.Flags)|bgp.BGP_ATTR_FLAG_PARTIAL, bgp.BGPAttrType(u.Type), u.Value))
 	}
 	return pas, nh
+}
+
+// asPathFor is the AS_PATH sent to the peer of local: ours prepended on
+// eBGP (confederation segments dropped, the peer's AS replaced with ours
+// under AS override).
+func asPathFor(path []rib.ASSegment, local LocalInfo) []bgp.AsPathParamInterface {
+	ibgp := local.AS == local.PeerAS
+	var segs []bgp.AsPathParamInterface
+	if !ibgp {
+		segs = append(segs, bgp.NewAs4PathParam(bgp.BGP_ASPATH_ATTR_TYPE_SEQ, []uint32{local.AS}))
+	}
+	for _, s := range path {
+		if !ibgp && (s.Type == rib.ASConfedSequence || s.Type == rib.ASConfedSet) {
+			continue
+		}
+		if len(s.ASNs) == 0 {
+			continue
+		}
+		asns := slices.Clone(s.ASNs)
+		if !ibgp && local.ASOverride {
+			for i, as := range asns {
+				if as == local.PeerAS {
+					asns[i] = local.AS
+				}
+			}
+		}
+		segs = append(segs, bgp.NewAs4PathParam(uint8(s.Type), asns))
+	}
+	return segs
 }
 
 func clusterAddr(c uint32) netip.Addr {

@@ -37,7 +37,8 @@ func TestRoundTrip(t *testing.T) {
 	mplsEVPN := PathChange{Family: rib.EVPN, Key: rib.EVPNMACKey(7, mac, netip.Addr{}).WithRD(rib.RDFromAS(64512, 9)), Label: 33,
 		Attrs: rib.Attrs{NextHop: netip.MustParseAddr("10.1.1.4"), Encap: rib.EncapGRE}}
 	v6 := PathChange{Family: rib.Inet6VPN, Key: rib.VPNKey(rib.RDFromAS(64512, 2), netip.MustParsePrefix("2001:db8::/64")), Label: 99,
-		Attrs: rib.Attrs{NextHop: netip.MustParseAddr("10.1.1.5"), ExtCommunities: []uint64{0x8004000000000007}}}
+		Attrs: rib.Attrs{NextHop: netip.MustParseAddr("10.1.1.5"), ExtCommunities: []uint64{0x807100fd00000005},
+			SecurityGroups: []uint32{7, 8000002}}}
 	in := []PathChange{testVPNChange(), testEVPNChange(), imet, mplsEVPN, v6}
 	got := decodeAll(t, EncodeUpdates(in, ibgpLocal))
 	if len(got) != len(in) {
@@ -49,7 +50,8 @@ func TestRoundTrip(t *testing.T) {
 			t.Fatalf("missing %v", w.Key)
 		}
 		if g.Label != w.Label || g.Family != w.Family || g.Attrs.NextHop != w.Attrs.NextHop || g.Attrs.Encap != w.Attrs.Encap ||
-			!slices.Equal(g.Attrs.RouteTargets, w.Attrs.RouteTargets) || !slices.Equal(g.Attrs.ExtCommunities, w.Attrs.ExtCommunities) {
+			!slices.Equal(g.Attrs.RouteTargets, w.Attrs.RouteTargets) || !slices.Equal(g.Attrs.ExtCommunities, w.Attrs.ExtCommunities) ||
+			!slices.Equal(g.Attrs.SecurityGroups, w.Attrs.SecurityGroups) {
 			t.Errorf("%v: got %+v want %+v", w.Key, g, w)
 		}
 		if g.Attrs.LocalPref == 0 {
@@ -215,10 +217,29 @@ func FuzzDecodeUpdate(f *testing.F) {
 			f.Add(m)
 		}
 	}
+	f.Add(EndOfRIB(rib.EVPN))
+	for _, m := range EncodeRTC([]rib.RouteTarget{rib.MustParseRouteTarget("target:64512:1")}, false, ibgpLocal) {
+		f.Add(m)
+	}
+	for _, m := range EncodeRTC(nil, true, ibgpLocal) {
+		f.Add(m)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		changes, err := DecodeUpdateMessage(b)
 		IsSessionReset(err)
 		// What decodes must encode again without panicking.
 		EncodeUpdates(changes, ibgpLocal)
+		// The session's other readers of an UPDATE: End-of-RIB and
+		// route-target membership routes.
+		if m, _ := bgp.ParseBGPMessage(b); m != nil {
+			if u, ok := m.Body.(*bgp.BGPUpdate); ok {
+				endOfRIB(u)
+				for _, c := range decodeRTC(u) {
+					if !c.Default {
+						EncodeRTC([]rib.RouteTarget{c.Target}, c.Withdraw, ibgpLocal)
+					}
+				}
+			}
+		}
 	})
 }

@@ -64,7 +64,7 @@ func TestTwoControlNodesPeerOverBGP(t *testing.T) {
 	a2.c = c2
 	a1.c.Subscribe(ri, 1)
 	a2.c.Subscribe(ri, 1)
-	a1.c.Publish(ri, vmRoute("10.1.1.3/32", "192.0.2.1", 17, "vn1"), false)
+	a1.c.Publish(ri, vmRoute("10.1.1.3/32", "192.0.2.1", 17, "default-domain:default-project:vn1"), false)
 	a2.c.Publish(ri, vmRoute("10.1.1.4/32", "192.0.2.2", 18, "vn1"), false)
 	a1.waitFor("compute-2's route through BGP", func() bool {
 		r := a1.route(ri, "10.1.1.4/32")
@@ -74,7 +74,13 @@ func TestTwoControlNodesPeerOverBGP(t *testing.T) {
 		r := a2.route(ri, "10.1.1.3/32")
 		return r != nil && r.NextHops[0].Address == "192.0.2.1" && r.NextHops[0].Label == 17
 	})
+	// The network's name crossed as the origin-VN community.
+	a2.mu.Lock()
+	if vn := a2.route(ri, "10.1.1.3/32").VirtualNetwork; vn != "default-domain:default-project:vn1" {
+		t.Errorf("virtual network at compute-2: %q", vn)
+	}
+	a2.mu.Unlock()
 	// A withdraw crosses too.
-	a1.c.Publish(ri, vmRoute("10.1.1.3/32", "192.0.2.1", 17, "vn1"), true)
+	a1.c.Publish(ri, vmRoute("10.1.1.3/32", "192.0.2.1", 17, "default-domain:default-project:vn1"), true)
 	a2.waitFor("withdraw through BGP", func() bool { return a2.route(ri, "10.1.1.3/32") == nil })
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/contrail-go/contrail/internal/packet/xmpp"
 	"github.com/contrail-go/contrail/internal/testutil/etcdtest"
 	"github.com/contrail-go/contrail/pkg/client"
 )
@@ -145,4 +146,57 @@ route-map SETRT permit 10
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatalf("route not in FRR as expected:\n%s\nsummary:\n%s", out, f.vtysh(t, "show bgp summary"))
+}
+
+// TestFRREVPNType2 sends an agent's EVPN MAC/IP route (VXLAN, VNI 5001)
+// to FRR over l2vpn evpn: FRR shows it as a type-2 route with the
+// vrouter's RD, the MAC and IP, the VNI, the route target and the VXLAN
+// encapsulation. (The other direction needs FRR's zebra with VXLAN
+// devices to originate type-2 routes; bgpd alone, as run here, cannot.)
+func TestFRREVPNType2(t *testing.T) {
+	ourPort, frrPort := etcdtest.FreePort(t), etcdtest.FreePort(t)
+	conf := fmt.Sprintf(`hostname frr1
+router bgp 64512
+ bgp router-id 127.0.0.3
+ no bgp default ipv4-unicast
+ neighbor 127.0.0.1 remote-as 64512
+ neighbor 127.0.0.1 port %d
+ neighbor 127.0.0.1 update-source 127.0.0.3
+ neighbor 127.0.0.1 timers 3 9
+ neighbor 127.0.0.1 timers connect 1
+ address-family l2vpn evpn
+  neighbor 127.0.0.1 activate
+ exit-address-family
+`, ourPort)
+	f := startFRR(t, conf, "127.0.0.3", frrPort)
+	e := newEnv(t, Config{Hostname: "cn1"})
+	r1 := e.bgpRouter("cn1", "127.0.0.1", ourPort, "control-node", nil)
+	r2 := e.bgpRouter("frr1", "127.0.0.3", frrPort, "router", map[string]any{
+		"address_families": map[string]any{"family": []string{"e-vpn"}}})
+	e.setRefs(r1, r2)
+	ri := e.networkWithTarget("vn1", "target:64512:8000001")
+	a := e.agent("compute-1")
+	a.c.Subscribe(ri, 3)
+	a.c.Publish(ri, &xmpp.EVPNEntry{
+		NLRI:           xmpp.EVPNNLRI{AF: 25, SAFI: 242, MAC: "02:00:00:00:00:01", Address: "10.1.1.3/32"},
+		NextHops:       []xmpp.EVPNNextHop{{AF: 1, Address: "192.0.2.1", Label: 5001, TunnelEncapsulation: []string{"vxlan"}}},
+		VirtualNetwork: "vn1", LocalPreference: 100,
+	}, false)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("FRR summary:\n%s\nFRR evpn table:\n%s", f.vtysh(t, "show bgp summary"), f.vtysh(t, "show bgp l2vpn evpn"))
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	var out string
+	for time.Now().Before(deadline) {
+		out = f.vtysh(t, "show bgp l2vpn evpn route rd 192.0.2.1:3 type macip")
+		if strings.Contains(out, "[2]:[0]:[48]:[02:00:00:00:00:01]:[32]:[10.1.1.3]") && strings.Contains(out, "VNI 5001") &&
+			strings.Contains(out, "RT:64512:8000001") && strings.Contains(out, "ET:8") && strings.Contains(out, "192.0.2.1") {
+			t.Logf("FRR:\n%s", out)
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("EVPN route not in FRR as expected:\n%s\nall:\n%s", out, f.vtysh(t, "show bgp l2vpn evpn"))
 }

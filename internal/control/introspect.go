@@ -27,9 +27,12 @@ type NeighborInfo struct {
 	TxBytes       int64     `json:"tx_bytes"`
 	RxRoutes      int64     `json:"rx_route_updates"`
 	Paths         int       `json:"paths"`
+	// BGP is set for BGP neighbors (Encoding "BGP").
+	BGP *BGPNeighborInfo `json:"bgp,omitempty"`
 }
 
-// Neighbors lists the XMPP sessions (the original's Snh_BgpNeighborReq).
+// Neighbors lists the XMPP sessions and the BGP neighbors (the
+// original's Snh_BgpNeighborReq).
 func (s *Server) Neighbors(ctx context.Context) ([]NeighborInfo, error) {
 	var out []NeighborInfo
 	err := s.call(ctx, func() {
@@ -47,6 +50,7 @@ func (s *Server) Neighbors(ctx context.Context) ([]NeighborInfo, error) {
 			sort.Strings(n.Subscriptions)
 			out = append(out, n)
 		}
+		out = append(out, s.bgpNeighbors()...)
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Peer < out[j].Peer })
 	return out, err
@@ -73,6 +77,8 @@ type PathView struct {
 	SourceInstance string   `json:"source_instance,omitempty"`
 	Best           bool     `json:"best"`
 	Stale          bool     `json:"stale,omitempty"`
+	OriginatorID   string   `json:"originator_id,omitempty"`
+	ClusterList    []uint32 `json:"cluster_list,omitempty"`
 }
 
 // Routes lists the routes of an instance and family (Snh_ShowRouteReq).
@@ -86,6 +92,10 @@ func (s *Server) Routes(ctx context.Context, inst string, fam rib.Family) ([]Rou
 				pv := PathView{NextHop: a.NextHop.String(), Label: p.Label(), Encap: encapNames(a.Encap),
 					VirtualNetwork: a.VirtualNetwork, LocalPref: a.LocalPref, MED: a.MED, SecurityGroups: a.SecurityGroups,
 					Replicated: p.IsReplicated(), SourceInstance: p.SourceInstance(), Best: i < max(ri.ECMP, 1), Stale: p.Stale()}
+				if a.OriginatorID.IsValid() {
+					pv.OriginatorID = a.OriginatorID.String()
+				}
+				pv.ClusterList = a.ClusterList
 				if rd := p.SourceRD(); rd != 0 {
 					pv.SourceRD = rd.String()
 				}
@@ -141,7 +151,7 @@ func (s *Server) AgentConfigs() []AgentConfigInfo {
 
 // RegisterIntrospect adds the control node's pages to an introspect server.
 func (s *Server) RegisterIntrospect(in *obs.Introspect) {
-	in.Handle("/Snh_BgpNeighborReq", "XMPP (and later BGP) neighbors", func(r *http.Request) (any, error) {
+	in.Handle("/Snh_BgpNeighborReq", "XMPP and BGP neighbors (state, AS, families, prefixes, flaps)", func(r *http.Request) (any, error) {
 		return s.Neighbors(r.Context())
 	})
 	in.Handle("/Snh_ShowRoutingInstanceReq", "routing instances", func(r *http.Request) (any, error) {
