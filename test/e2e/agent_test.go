@@ -364,13 +364,6 @@ func TestAgentEndToEnd(t *testing.T) {
 	})
 
 	t.Run("FloatingIP", func(t *testing.T) {
-		// Known failure, not yet fixed: the reply of a DNATed connection
-		// keeps the fwmark that routes it into the floating network's
-		// table, and the VXLAN device then looks up its underlay route with
-		// that mark (in tenant table 1000+VNI), so the encapsulated reply is
-		// dropped (vx TX carrier errors). The DNAT itself works. Fix: clear
-		// the mark before encapsulation (internal/agent/security).
-		t.Skip("floating IP replies are lost in the VXLAN encapsulation: the fwmark of the reply selects the tenant table for the underlay lookup (known bug)")
 		projPub, err := api.Project(ctx, "e2e-pub")
 		if err != nil {
 			t.Fatal(err)

@@ -104,7 +104,7 @@ func (x *extensions) openFirewall(a *Agent) error {
 	if a.cfg.NoFirewall {
 		return nil
 	}
-	fw, err := security.New(a.log.With("component", "security"), security.WithNetNS(a.ns))
+	fw, err := security.New(a.log.With("component", "security"), security.WithNetNS(a.ns), security.WithTunnelDevices(dataplane.DevicePrefix))
 	if err != nil {
 		a.log.Warn("security groups and ACLs not enforced: firewall not available", "err", err)
 		return nil

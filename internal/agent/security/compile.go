@@ -34,6 +34,7 @@ const (
 	chainForward    = "forward"
 	chainFIPMark    = "fip_mark"
 	chainFIPDNAT    = "fip_dnat"
+	chainFIPUnmark  = "fip_unmark"
 	setEgressPorts  = "egress_ports"
 	setIngressPorts = "ingress_ports"
 	setFIPInMark    = "fip_in_mark"

@@ -42,11 +42,21 @@ func WithDenyLog(g uint16) Option {
 	return func(f *Firewall) { f.logGroup = g }
 }
 
+// WithTunnelDevices names the prefix of the devices that encapsulate
+// overlay packets (the dataplane's VXLAN devices, "vx" by default). A
+// floating-IP routing mark is cleared on packets leaving through them, so
+// that the device's own underlay route lookup, which uses the packet's mark,
+// does not land in a tenant table.
+func WithTunnelDevices(prefix string) Option {
+	return func(f *Firewall) { f.tunnelPrefix = prefix }
+}
+
 // Firewall enforces a State in the kernel of one network namespace.
 type Firewall struct {
-	mu  sync.Mutex
-	log *slog.Logger
-	ns  netns.NsHandle
+	mu           sync.Mutex
+	log          *slog.Logger
+	ns           netns.NsHandle
+	tunnelPrefix string
 	nft *nftables.Conn
 	nl  *netlink.Handle
 	ct  *conntrack.Conn
@@ -66,7 +76,7 @@ func New(log *slog.Logger, opts ...Option) (*Firewall, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	f := &Firewall{log: log, ns: netns.None(), ports: map[string]*portAlloc{}, slots: map[uint32]*portAlloc{}}
+	f := &Firewall{log: log, ns: netns.None(), tunnelPrefix: "vx", ports: map[string]*portAlloc{}, slots: map[uint32]*portAlloc{}}
 	for _, o := range opts {
 		o(f)
 	}
@@ -305,7 +315,7 @@ func (f *Firewall) compile(s *State) (*desired, []goneMark, error) {
 			&expr.Lookup{SourceRegister: 1, DestRegister: 0, IsDestRegSet: true, SetName: inPorts.set.Name, SetID: inPorts.set.ID},
 		}},
 	}
-	compileFIPBase(d)
+	compileFIPBase(d, f.tunnelPrefix)
 
 	// Ports: allocation first so marks are stable.
 	for _, a := range f.ports {
@@ -856,7 +866,7 @@ func (f *Firewall) syncIPRules(want map[uint32]int) error {
 
 // compileFIPBase adds the floating-IP chains and maps (empty without
 // floating IPs).
-func compileFIPBase(d *desired) {
+func compileFIPBase(d *desired, tunnelPrefix string) {
 	inMark := d.addSet(&nftables.Set{Name: setFIPInMark, KeyType: nftables.TypeIPAddr, DataType: nftables.TypeMark, IsMap: true})
 	replyMark := d.addSet(&nftables.Set{Name: setFIPReplyMark, KeyType: nftables.TypeIPAddr, DataType: nftables.TypeMark, IsMap: true})
 	dnat := d.addSet(&nftables.Set{Name: setFIPDNAT, KeyType: nftables.TypeIPAddr, DataType: nftables.TypeIPAddr, IsMap: true})
@@ -892,6 +902,25 @@ func compileFIPBase(d *desired) {
 		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1},
 	)
 	nat.rules = []dRule{{comment: comment("fip", "dnat", 0, "v1"), exprs: dn}}
+	if tunnelPrefix == "" {
+		return
+	}
+	// A routed packet keeps its mark down to the device; a VXLAN device
+	// looks up the route of the encapsulated packet with it, so a
+	// floating-IP mark would send the outer packet into a tenant table.
+	un := d.addChain(&nftables.Chain{Name: chainFIPUnmark, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityMangle, Policy: policyRef(nftables.ChainPolicyAccept)})
+	clear := []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte(tunnelPrefix)},
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(^uint32(fipTableMax - 1)), Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(fipMarkBase)},
+		&expr.Immediate{Register: 1, Data: make([]byte, 4)},
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1, SourceRegister: true},
+	}
+	un.rules = []dRule{{comment: comment("fip", "unmark", 0, "v1"), exprs: clear}}
 }
 
 // compileFIPs adds the map elements and ip rules of a port's floating IPs.
