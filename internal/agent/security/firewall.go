@@ -57,9 +57,9 @@ type Firewall struct {
 	log          *slog.Logger
 	ns           netns.NsHandle
 	tunnelPrefix string
-	nft *nftables.Conn
-	nl  *netlink.Handle
-	ct  *conntrack.Conn
+	nft          *nftables.Conn
+	nl           *netlink.Handle
+	ct           *conntrack.Conn
 
 	table    *nftables.Table
 	logGroup uint16
