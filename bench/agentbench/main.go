@@ -70,9 +70,8 @@ var (
 	cpsConc     = flag.Int("cps-workers", 2, "d: concurrent connecting goroutines")
 	logLevel    = flag.String("log-level", "warn", "log level of the daemons")
 	keep        = flag.Bool("keep", false, "keep the daemons' logs (their directory is printed)")
+	nsPrefix    = flag.String("ns-prefix", "abch-", "prefix of the namespaces of the run; leftovers with it are removed first, so concurrent runs need different ones")
 )
-
-const prefix = "abch-"
 
 func main() {
 	flag.Parse()
@@ -164,7 +163,7 @@ func (b *bench) cluster(ctx context.Context, cfg e2e.ClusterConfig) (*e2e.Cluste
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, nil, err
 	}
-	lab, err := e2e.NewLab(prefix, dir, b.bin, nil)
+	lab, err := e2e.NewLab(*nsPrefix, dir, b.bin, nil)
 	if err != nil {
 		return nil, nil, err
 	}
