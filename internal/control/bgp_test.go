@@ -4,14 +4,12 @@ package control
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/contrail-go/contrail/internal/agent/controller"
 	"github.com/contrail-go/contrail/internal/packet/xmpp"
 	"github.com/contrail-go/contrail/internal/testutil/etcdtest"
-	"github.com/contrail-go/contrail/pkg/client"
 )
 
 // TestTwoControlNodesPeerOverBGP runs two control nodes on one config
@@ -28,30 +26,13 @@ func TestTwoControlNodesPeerOverBGP(t *testing.T) {
 
 	// The bgp-routers of the two control nodes under ip-fabric's __default__
 	// instance, on loopback addresses and free ports, peered with each other.
-	fabric := []string{"default-domain", "default-project", "ip-fabric", "__default__"}
-	router := func(name, addr string, port int) string {
-		return e.create("bgp-router", client.Object{
-			"fq_name": append(append([]string(nil), fabric...), name), "parent_type": "routing-instance",
-			"bgp_router_parameters": map[string]any{"address": addr, "identifier": addr, "port": port,
-				"autonomous_system": 64512, "router_type": "control-node", "hold_time": 9,
-				"address_families": map[string]any{"family": []string{"inet-vpn", "e-vpn"}}},
-		})
-	}
-	r1 := router("cn1", "127.0.0.1", etcdtest.FreePort(t))
-	r2 := router("cn2", "127.0.0.2", etcdtest.FreePort(t))
-	if err := e.api.Update(context.Background(), "bgp-router", r1, client.Object{
-		"bgp_router_refs": []any{map[string]any{"uuid": r2, "attr": map[string]any{"session": []any{}}}}}); err != nil {
-		t.Fatal(err)
-	}
+	fams := map[string]any{"address_families": map[string]any{"family": []string{"inet-vpn", "e-vpn"}}}
+	r1 := e.bgpRouter("cn1", "127.0.0.1", etcdtest.FreePort(t), "control-node", fams)
+	r2 := e.bgpRouter("cn2", "127.0.0.2", etcdtest.FreePort(t), "control-node", fams)
+	e.setRefs(r1, r2)
 
 	// A network whose instance exports and imports one route target.
-	ri := e.network("vn1")
-	rt := e.create("route-target", client.Object{"fq_name": []string{"target:64512:8000001"}})
-	riID, _ := e.api.FQNameToID(context.Background(), "routing-instance", strings.Split(ri, ":"))
-	if err := e.api.Update(context.Background(), "routing-instance", riID, client.Object{
-		"route_target_refs": []any{map[string]any{"uuid": rt, "attr": map[string]any{"import_export": nil}}}}); err != nil {
-		t.Fatal(err)
-	}
+	ri := e.networkWithTarget("vn1", "target:64512:8000001")
 
 	a1 := e.agent("compute-1")
 	a2 := &agent{t: t, routes: map[string]map[string]xmpp.Entry{}, config: map[string]*xmpp.ConfigNode{},

@@ -4,7 +4,6 @@ package control
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/contrail-go/contrail/internal/packet/xmpp"
 	"github.com/contrail-go/contrail/internal/testutil/etcdtest"
-	"github.com/contrail-go/contrail/pkg/client"
 )
 
 const frrBGPD = "/usr/lib/frr/bgpd"
@@ -100,27 +98,10 @@ route-map SETRT permit 10
 	f := startFRR(t, conf, "127.0.0.3", frrPort)
 
 	e := newEnv(t, Config{Hostname: "cn1"})
-	fabric := []string{"default-domain", "default-project", "ip-fabric", "__default__"}
-	router := func(name, addr string, port int, typ string) string {
-		return e.create("bgp-router", client.Object{
-			"fq_name": append(append([]string(nil), fabric...), name), "parent_type": "routing-instance",
-			"bgp_router_parameters": map[string]any{"address": addr, "identifier": addr, "port": port,
-				"autonomous_system": 64512, "router_type": typ, "hold_time": 9},
-		})
-	}
-	r1 := router("cn1", "127.0.0.1", ourPort, "control-node")
-	r2 := router("frr1", "127.0.0.3", frrPort, "router")
-	if err := e.api.Update(context.Background(), "bgp-router", r1, client.Object{
-		"bgp_router_refs": []any{map[string]any{"uuid": r2, "attr": map[string]any{"session": []any{}}}}}); err != nil {
-		t.Fatal(err)
-	}
-	ri := e.network("vn1")
-	rt := e.create("route-target", client.Object{"fq_name": []string{"target:64512:8000001"}})
-	riID, _ := e.api.FQNameToID(context.Background(), "routing-instance", strings.Split(ri, ":"))
-	if err := e.api.Update(context.Background(), "routing-instance", riID, client.Object{
-		"route_target_refs": []any{map[string]any{"uuid": rt, "attr": map[string]any{"import_export": nil}}}}); err != nil {
-		t.Fatal(err)
-	}
+	r1 := e.bgpRouter("cn1", "127.0.0.1", ourPort, "control-node", nil)
+	r2 := e.bgpRouter("frr1", "127.0.0.3", frrPort, "router", nil)
+	e.setRefs(r1, r2)
+	ri := e.networkWithTarget("vn1", "target:64512:8000001")
 	a := e.agent("compute-1")
 	a.c.Subscribe(ri, 1)
 	a.c.Publish(ri, vmRoute("10.1.1.3/32", "192.0.2.1", 17, "vn1"), false)

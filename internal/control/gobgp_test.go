@@ -19,7 +19,6 @@ import (
 
 	"github.com/contrail-go/contrail/internal/rib"
 	"github.com/contrail-go/contrail/internal/testutil/etcdtest"
-	"github.com/contrail-go/contrail/pkg/client"
 )
 
 // gobgpBin finds gobgpd and gobgp (installed by scripts/install-deps.sh
@@ -197,51 +196,13 @@ func (g *gobgpd) vpnv4RIB(t *testing.T) map[string][]gobgpPath {
 func TestGoBGPInterop(t *testing.T) {
 	gobgpBin(t)
 	ourPort, gPort := etcdtest.FreePort(t), etcdtest.FreePort(t)
-	g := startGoBGP(t, fmt.Sprintf(`
-[global.config]
-  as = 64512
-  router-id = "127.0.0.4"
-  port = %d
-  local-address-list = ["127.0.0.4"]
-
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "127.0.0.1"
-    peer-as = 64512
-  [neighbors.transport.config]
-    remote-port = %d
-    local-address = "127.0.0.4"
-  [neighbors.timers.config]
-    connect-retry = 1
-    hold-time = 9
-    keepalive-interval = 3
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "l3vpn-ipv4-unicast"
-`, gPort, ourPort))
+	g := startGoBGP(t, gobgpNeighborConf(gPort, ourPort))
 
 	e := newEnv(t, Config{Hostname: "cn1"})
-	fabric := []string{"default-domain", "default-project", "ip-fabric", "__default__"}
-	router := func(name, addr string, port int, typ string) string {
-		return e.create("bgp-router", client.Object{
-			"fq_name": append(append([]string(nil), fabric...), name), "parent_type": "routing-instance",
-			"bgp_router_parameters": map[string]any{"address": addr, "identifier": addr, "port": port,
-				"autonomous_system": 64512, "router_type": typ, "hold_time": 9},
-		})
-	}
-	r1 := router("cn1", "127.0.0.1", ourPort, "control-node")
-	r2 := router("gobgp1", "127.0.0.4", gPort, "router")
-	if err := e.api.Update(context.Background(), "bgp-router", r1, client.Object{
-		"bgp_router_refs": []any{map[string]any{"uuid": r2, "attr": map[string]any{"session": []any{}}}}}); err != nil {
-		t.Fatal(err)
-	}
-	ri := e.network("vn1")
-	rt := e.create("route-target", client.Object{"fq_name": []string{"target:64512:8000001"}})
-	riID, _ := e.api.FQNameToID(context.Background(), "routing-instance", strings.Split(ri, ":"))
-	if err := e.api.Update(context.Background(), "routing-instance", riID, client.Object{
-		"route_target_refs": []any{map[string]any{"uuid": rt, "attr": map[string]any{"import_export": nil}}}}); err != nil {
-		t.Fatal(err)
-	}
+	r1 := e.bgpRouter("cn1", "127.0.0.1", ourPort, "control-node", nil)
+	r2 := e.bgpRouter("gobgp1", "127.0.0.4", gPort, "router", nil)
+	e.setRefs(r1, r2)
+	ri := e.networkWithTarget("vn1", "target:64512:8000001")
 	a := e.agent("compute-1")
 	a.c.Subscribe(ri, 7)
 	vm := vmRoute("10.1.1.3/32", "192.0.2.1", 17, "default-domain:default-project:vn1")
