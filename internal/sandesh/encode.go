@@ -115,7 +115,7 @@ func AppendField(dst []byte, f *Field) []byte {
 		dst = append(dst, ' ')
 		dst = append(dst, a.Name...)
 		dst = append(dst, `="`...)
-		dst = AppendEscaped(dst, a.Value)
+		dst = appendEscaped(dst, a.Value, true)
 		dst = append(dst, '"')
 	}
 	dst = append(dst, '>')
@@ -248,8 +248,13 @@ func appendCDATA(dst []byte, s string) []byte {
 	return append(dst, "]]>"...)
 }
 
-// AppendEscaped appends s with the five XML special characters escaped.
-func AppendEscaped(dst []byte, s string) []byte {
+// AppendEscaped appends s as element text the way the original's XML
+// protocol writes it: &, <, > and ' escaped, a double quote left as it is.
+func AppendEscaped(dst []byte, s string) []byte { return appendEscaped(dst, s, false) }
+
+// appendEscaped escapes s for element text, or for a double-quoted
+// attribute value when attr is set (the double quote escaped too).
+func appendEscaped(dst []byte, s string, attr bool) []byte {
 	last := 0
 	for i := 0; i < len(s); i++ {
 		var esc string
@@ -261,6 +266,9 @@ func AppendEscaped(dst []byte, s string) []byte {
 		case '>':
 			esc = "&gt;"
 		case '"':
+			if !attr {
+				continue
+			}
 			esc = "&quot;"
 		case '\'':
 			esc = "&apos;"
