@@ -707,3 +707,35 @@ func TestRaceSubnetRemovalVsAllocation(t *testing.T) {
 	}
 	checkConsistency(t, a.st)
 }
+
+// TestRaceHotObject has many writers add a ref to one object at once, as
+// an orchestrator does when it starts VMs on one compute host (each VM
+// becomes a ref of the host's virtual-router): every write succeeds, none
+// is lost, however many lose the first races.
+func TestRaceHotObject(t *testing.T) {
+	t.Parallel()
+	a, b := twoServers(t)
+	servers := []*testServer{a, b}
+	vr := a.mustCreate("virtual-router", map[string]any{"fq_name": []string{"default-global-system-config", "hot-vr"},
+		"parent_type": "global-system-config", "virtual_router_ip_address": "192.0.2.1"})
+	const n = 200
+	vms := make([]string, n)
+	for i := range vms {
+		vms[i] = a.mustCreate("virtual-machine", map[string]any{"fq_name": []string{fmt.Sprint("hot-vm-", i)}})
+	}
+	res := parallel(n, servers, func(i int, ts *testServer) result {
+		return ts.post("/ref-update", map[string]any{"type": "virtual-router", "uuid": vr,
+			"ref-type": "virtual-machine", "ref-uuid": vms[i], "operation": "ADD"})
+	})
+	for i, r := range res {
+		if r.code != 200 {
+			t.Errorf("ref-update %d: %d %v", i, r.code, r.out)
+		}
+	}
+	synced(t, a, b)
+	for _, ts := range servers {
+		if got := linkUUIDs(ts.mustGet("virtual-router", vr)["virtual_machine_refs"]); len(got) != n {
+			t.Errorf("server %s: %d virtual-machine refs, want %d", ts.base, len(got), n)
+		}
+	}
+}

@@ -66,6 +66,7 @@ type Server struct {
 	log   *slog.Logger
 	cache *cache
 	alloc *allocator
+	hot   *hotKeys // in-process queue of the writers of contended keys
 	mux   *http.ServeMux
 	m     *metrics
 
@@ -94,6 +95,7 @@ func New(st *store.Store, cfg Config) *Server {
 		ready: make(chan struct{}),
 	}
 	s.alloc = newAllocator()
+	s.hot = newHotKeys()
 	s.subnetCache = map[*model.Object][]*ipam.Subnet{}
 	s.cache.allocKeys = s.allocationKeys
 	s.cache.onAdvance = s.alloc.releaseUpTo

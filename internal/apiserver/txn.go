@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"hash/fnv"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -43,6 +45,9 @@ type txn struct {
 	// writesObjects: the transaction puts or deletes an object, so the
 	// cache will show its revision.
 	writesObjects bool
+	// lostOn is the key of the first guard that failed because another
+	// write got there first (set by diagnose).
+	lostOn string
 }
 
 func (t *txn) mustBeAbsent(key string, fail *Error) {
@@ -176,6 +181,8 @@ func (s *Server) diagnose(ctx context.Context, t *txn) error {
 			if firstFail == nil {
 				firstFail = g.fail
 			}
+		} else if t.lostOn == "" {
+			t.lostOn = g.key
 		}
 	}
 	// Let the cache catch up with what beat us before the caller retries.
@@ -190,24 +197,103 @@ func (s *Server) diagnose(ctx context.Context, t *txn) error {
 
 // retry runs a write until it commits or fails for good. Each attempt
 // prepares a fresh transaction from the (caught-up) cache.
+//
+// Writers of one hot object (a virtual-router that every new VM of its
+// host refers to) would keep beating each other: each round only one
+// commits. So a writer that lost a race takes the in-process lock of the
+// key it lost on and tries again holding it; the writers of this server
+// then queue for that key instead of racing, and only writers of other
+// servers (or first attempts) still compete. A short random pause before
+// each retry spreads those out.
 func (s *Server) retry(ctx context.Context, attempt func() (*txn, error)) (*txn, error) {
 	var last error
-	for i := 0; i < 32; i++ {
+	var release func()
+	defer func() {
+		if release != nil {
+			release()
+		}
+	}()
+	for i := 0; i < maxWriteAttempts; i++ {
 		t, err := attempt()
 		if err != nil {
 			return nil, err
 		}
 		if _, err := s.commit(ctx, t); err != nil {
-			if errors.Is(err, errRetryTxn) {
-				s.m.retries.Inc()
-				last = err
-				continue
+			if !errors.Is(err, errRetryTxn) {
+				// A definite failure on the first attempt may come from a
+				// cache that was behind (the request's checks passed on
+				// it); diagnose has caught it up, so one more attempt
+				// reports the failure as the checks see it now (naming
+				// the object that is in the way, for example).
+				var e *Error
+				if i == 0 && errors.As(err, &e) && (e.Kind == ErrConflict || e.Kind == ErrNotFound) {
+					last = err
+					continue
+				}
+				return nil, err
 			}
-			return nil, err
+			s.m.retries.Inc()
+			last = err
+			if release == nil && t.lostOn != "" {
+				if release = s.hot.lock(ctx, t.lostOn); release == nil {
+					return nil, apiErr(ErrUnavailable, "", "gave up waiting for other writes of %s: %v", t.lostOn, ctx.Err())
+				}
+			}
+			if err := pause(ctx, i); err != nil {
+				return nil, apiErr(ErrUnavailable, "", "write kept losing races: %v", last)
+			}
+			continue
 		}
 		return t, nil
 	}
 	return nil, apiErr(ErrUnavailable, "", "write kept losing races: %v", last)
+}
+
+// maxWriteAttempts bounds the attempts of one write; with the hot-key
+// lock a write only loses to other servers' writes after its first loss.
+const maxWriteAttempts = 100
+
+// pause sleeps before retry attempt i+1: nothing after the first loss,
+// then a random time growing to at most 20 ms.
+func pause(ctx context.Context, i int) error {
+	if i == 0 {
+		return ctx.Err()
+	}
+	limit := time.Duration(min(i, 20)) * time.Millisecond
+	select {
+	case <-time.After(time.Duration(rand.Int64N(int64(limit)) + 1)):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// hotKeys is a striped set of locks by store key; a stripe is a channel
+// of one slot, so that waiting for it can end with the request.
+type hotKeys struct {
+	stripes [64]chan struct{}
+}
+
+func newHotKeys() *hotKeys {
+	h := &hotKeys{}
+	for i := range h.stripes {
+		h.stripes[i] = make(chan struct{}, 1)
+	}
+	return h
+}
+
+// lock takes the lock of key's stripe and returns its release, or nil if
+// ctx ends first.
+func (h *hotKeys) lock(ctx context.Context, key string) func() {
+	f := fnv.New32a()
+	f.Write([]byte(key))
+	c := h.stripes[f.Sum32()%uint32(len(h.stripes))]
+	select {
+	case c <- struct{}{}:
+		return func() { <-c }
+	case <-ctx.Done():
+		return nil
+	}
 }
 
 // FenceHeader lets a writer that holds an etcd lease-backed key (a leader
