@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -76,6 +77,11 @@ func runAnalyticsAPI(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	reg := obs.NewRegistry()
 	acfg := api.Config{QueryTTL: cfg.QueryTTL, Logger: log.With("component", "analytics-api")}
+	// Alarm acknowledgements survive a restart, next to the analytics data.
+	if err := os.MkdirAll(cfg.AnalyticsDataDir, 0o755); err != nil {
+		return fmt.Errorf("analytics data dir: %w", err)
+	}
+	acfg.AckFile = filepath.Join(cfg.AnalyticsDataDir, "alarm-acks.json")
 	var more []func(*obs.Introspect)
 	if cfg.QueryEngine != "" {
 		acfg.Queries = query.NewRemote(cfg.QueryEngine, nil)

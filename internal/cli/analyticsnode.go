@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -75,6 +76,7 @@ func (c *AnalyticsNodeConfig) start(ctx context.Context, g *errgroup.Group, all 
 		Queries: query.NewEngine(st),
 		UVEs:    col.UVEs(),
 		Alarms:  alarms,
+		AckFile: filepath.Join(c.AnalyticsDataDir, "alarm-acks.json"),
 		Logger:  log.With("component", "analytics-api"),
 	})
 	h := obs.HTTPMetrics(reg, "contrail", "analytics_api")(srv)

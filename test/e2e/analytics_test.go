@@ -3,6 +3,9 @@
 package e2e
 
 import (
+	"bufio"
+	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -213,4 +216,154 @@ func hostnameT(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// sseUpdate is the data of an update event of the analytics streams.
+type sseUpdate struct {
+	Key   string          `json:"key"`
+	Type  *string         `json:"type"`
+	Value json.RawMessage `json:"value"`
+}
+
+// openSSE opens a Server-Sent Events stream and returns its update
+// events; the stream ends with the test.
+func openSSE(t *testing.T, url string) <-chan sseUpdate {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		resp.Body.Close()
+		t.Fatalf("%s: %s %s", url, resp.Status, resp.Header.Get("Content-Type"))
+	}
+	out := make(chan sseUpdate, 1000)
+	go func() {
+		defer close(out)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(nil, 4<<20)
+		event := ""
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "event: "):
+				event = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: ") && event == "update":
+				var u sseUpdate
+				if json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &u) == nil {
+					out <- u
+				}
+			case line == "":
+				event = ""
+			}
+		}
+	}()
+	return out
+}
+
+// waitSSE reads events until one satisfies ok, failing after d.
+func waitSSE(t *testing.T, ch <-chan sseUpdate, d time.Duration, what string, ok func(sseUpdate) bool) sseUpdate {
+	t.Helper()
+	timeout := time.After(d)
+	for {
+		select {
+		case u, open := <-ch:
+			if !open {
+				t.Fatalf("stream ended waiting for %s", what)
+			}
+			if ok(u) {
+				return u
+			}
+		case <-timeout:
+			t.Fatalf("no %s within %v", what, d)
+		}
+	}
+}
+
+// TestAnalyticsStreams: the analytics API's uve-stream follows the UVEs
+// of the collector, in the same process (all-in-one) and through the
+// collector's change stream (analytics-api --collector-url).
+func TestAnalyticsStreams(t *testing.T) {
+	host := hostnameT(t)
+	isNodeStatus := func(key string) func(sseUpdate) bool {
+		return func(u sseUpdate) bool {
+			return u.Key == key && u.Type != nil && *u.Type == "NodeStatus" && len(u.Value) > 0 && string(u.Value) != "null"
+		}
+	}
+
+	t.Run("remote", func(t *testing.T) {
+		dir := t.TempDir()
+		col, colIntro := freePort(t), freePort(t)
+		intro := "http://127.0.0.1:" + strconv.Itoa(colIntro)
+		cp := start(t, intro+"/", "collector", "--listen", "127.0.0.1:"+strconv.Itoa(col),
+			"--introspect", "127.0.0.1:"+strconv.Itoa(colIntro),
+			"--analytics-data-dir", filepath.Join(dir, "analytics"), "--log-level", "warn")
+		apiPort, anIntro := freePort(t), freePort(t)
+		an := "http://127.0.0.1:" + strconv.Itoa(apiPort)
+		ap := start(t, an+"/analytics", "analytics-api", "--listen", "127.0.0.1:"+strconv.Itoa(apiPort),
+			"--introspect", "127.0.0.1:"+strconv.Itoa(anIntro), "--collector-url", intro,
+			"--analytics-data-dir", filepath.Join(dir, "api-store"), "--log-level", "warn")
+
+		// Opened before any generator: what follows are updates.
+		events := openSSE(t, an+"/analytics/uve-stream?tablefilt=config-node")
+		n := newNode(t)
+		p := start(t, n.url()+"/", append(n.args("all-in-one"), "--no-analytics",
+			"--collectors", "127.0.0.1:"+strconv.Itoa(col), "--bgp-listen", "none")...)
+		key := "ObjectConfigNode:" + host
+		waitSSE(t, events, 20*time.Second, "NodeStatus update of "+key, isNodeStatus(key))
+		// The generators go: the UVE is deleted.
+		p.kill()
+		waitSSE(t, events, 20*time.Second, "deletion of "+key, func(u sseUpdate) bool {
+			return u.Key == key && u.Type == nil && string(u.Value) == "null"
+		})
+		// Open streams do not hold up a clean shutdown: the API's event
+		// stream, and the collector's change stream (opened here directly,
+		// as the API's own goes when the API stops).
+		wctx, wcancel := context.WithCancel(context.Background())
+		defer wcancel()
+		wreq, _ := http.NewRequestWithContext(wctx, "GET", intro+"/uve-source/watch", nil)
+		wresp, err := http.DefaultClient.Do(wreq)
+		if err != nil || wresp.StatusCode != 200 {
+			t.Fatalf("collector change stream: %v %v", wresp, err)
+		}
+		defer wresp.Body.Close()
+		for _, p := range []*proc{ap, cp} {
+			t0 := time.Now()
+			if err := p.stop(); err != nil {
+				t.Fatalf("stop with a stream open: %v\n%s", err, p.out)
+			}
+			if d := time.Since(t0); d > 4*time.Second {
+				t.Errorf("stop took %v with a stream open", d)
+			}
+		}
+	})
+
+	t.Run("all-in-one", func(t *testing.T) {
+		n := newNode(t)
+		start(t, n.url()+"/", append(n.args("all-in-one"), "--bgp-listen", "none")...)
+		an := "http://127.0.0.1:" + strconv.Itoa(n.analytics)
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if code, _, err := get(an + "/analytics/uve-types"); err == nil && code == 200 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("analytics API not serving")
+			}
+		}
+		events := openSSE(t, an+"/analytics/uve-stream?tablefilt=analytics-node&cfilt=NodeStatus")
+		key := "ObjectCollectorInfo:" + host
+		u := waitSSE(t, events, 20*time.Second, "NodeStatus of "+key, isNodeStatus(key))
+		var ns struct {
+			ProcessStatus []struct {
+				ModuleID string `json:"module_id"`
+			} `json:"process_status"`
+		}
+		if err := json.Unmarshal(u.Value, &ns); err != nil || len(ns.ProcessStatus) == 0 {
+			t.Fatalf("NodeStatus value %s: %v", u.Value, err)
+		}
+	})
 }

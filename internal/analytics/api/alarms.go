@@ -5,8 +5,10 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 
@@ -341,26 +343,75 @@ type alarmedUVE struct {
 	Value map[string]any `json:"value"`
 }
 
+// loadAlarms returns the enabled alarm objects (none without Config.Alarms).
+func (s *Server) loadAlarms(ctx context.Context) ([]Alarm, error) {
+	if s.cfg.Alarms == nil {
+		return nil, nil
+	}
+	all, err := s.cfg.Alarms(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0:0]
+	for i := range all {
+		if all[i].enabled() {
+			out = append(out, all[i])
+		}
+	}
+	return out, nil
+}
+
+// appliesTo reports whether a's uve_keys name the type typ or the UVE
+// typ:key.
+func (a *Alarm) appliesTo(typ, key string) bool {
+	for _, spec := range a.UVEKeys.UVEKey {
+		t, k, one := strings.Cut(spec, ":")
+		if t == typ && (!one || k == key) {
+			return true
+		}
+	}
+	return false
+}
+
+// sortInfos orders alarms by type.
+func sortInfos(infos []AlarmInfo) {
+	sort.Slice(infos, func(i, j int) bool { return infos[i].Type < infos[j].Type })
+}
+
+// flatten indexes raised alarms by instance.
+func flatten(raised map[string]map[string][]AlarmInfo) map[instKey]*AlarmInfo {
+	out := map[instKey]*AlarmInfo{}
+	for typ, keys := range raised {
+		for k, infos := range keys {
+			for i := range infos {
+				out[instKey{UVEType: typ, Name: k, Alarm: infos[i].Type}] = &infos[i]
+			}
+		}
+	}
+	return out
+}
+
 // ComputeAlarms evaluates every enabled alarm over the UVEs its uve_keys
 // name and returns {uve-type: [{name, value: {UVEAlarms: {alarms}}}]}.
+// It also records the evaluation in the alarm instances (see alarmBook):
+// each alarm gets its instance's token, raise time and ack state.
 func (s *Server) ComputeAlarms(ctx context.Context, typeFilter string) (map[string][]alarmedUVE, error) {
 	out := map[string][]alarmedUVE{}
 	if s.cfg.Alarms == nil || s.cfg.UVEs == nil {
 		return out, nil
 	}
-	alarms, err := s.cfg.Alarms(ctx)
+	alarms, err := s.loadAlarms(ctx)
 	if err != nil {
 		return nil, err
 	}
+	s.evalMu.Lock()
+	defer s.evalMu.Unlock()
 	// type -> key -> alarms raised
 	raised := map[string]map[string][]AlarmInfo{}
 	cache := map[string]map[string]any{}
 	now := s.cfg.Now().UnixMicro()
 	for i := range alarms {
 		a := &alarms[i]
-		if !a.enabled() {
-			continue
-		}
 		done := map[string]bool{}
 		for _, spec := range a.UVEKeys.UVEKey {
 			typ, key, one := strings.Cut(spec, ":")
@@ -404,6 +455,7 @@ func (s *Server) ComputeAlarms(ctx context.Context, typeFilter string) (map[stri
 			}
 		}
 	}
+	s.book.apply(flatten(raised), func(k instKey) bool { return typeFilter == "" || k.UVEType == typeFilter }, now)
 	for typ, keys := range raised {
 		names := make([]string, 0, len(keys))
 		for k := range keys {
@@ -412,7 +464,7 @@ func (s *Server) ComputeAlarms(ctx context.Context, typeFilter string) (map[stri
 		sort.Strings(names)
 		for _, k := range names {
 			infos := keys[k]
-			sort.Slice(infos, func(i, j int) bool { return infos[i].Type < infos[j].Type })
+			sortInfos(infos)
 			out[typ] = append(out[typ], alarmedUVE{Name: k, Value: map[string]any{
 				"UVEAlarms": map[string]any{"alarms": infos},
 			}})
@@ -421,15 +473,103 @@ func (s *Server) ComputeAlarms(ctx context.Context, typeFilter string) (map[stri
 	return out, nil
 }
 
+// alarmsOfUVE evaluates the alarms that apply to the UVE typ/key and
+// records the evaluation in the alarm instances of that UVE.
+func (s *Server) alarmsOfUVE(ctx context.Context, alarms []Alarm, typ, key string) ([]AlarmInfo, error) {
+	var mine []*Alarm
+	for i := range alarms {
+		if alarms[i].appliesTo(typ, key) {
+			mine = append(mine, &alarms[i])
+		}
+	}
+	s.evalMu.Lock()
+	defer s.evalMu.Unlock()
+	var infos []AlarmInfo
+	now := s.cfg.Now().UnixMicro()
+	if len(mine) > 0 {
+		u, ok, err := s.cfg.UVEs.Get(ctx, typ, key, uve.Filter{Flat: true})
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range mine {
+			if !ok {
+				break
+			}
+			if info, hit := Evaluate(a, u, now); hit {
+				infos = append(infos, info)
+			}
+		}
+	}
+	s.book.apply(flatten(map[string]map[string][]AlarmInfo{typ: {key: infos}}),
+		func(k instKey) bool { return k.UVEType == typ && k.Name == key }, now)
+	sortInfos(infos)
+	return infos, nil
+}
+
+// filterAck keeps the alarms whose ack state is *ackfilt (all if nil).
+func filterAck(infos []AlarmInfo, ackfilt *bool) []AlarmInfo {
+	if ackfilt == nil {
+		return infos
+	}
+	var out []AlarmInfo
+	for _, in := range infos {
+		if in.Ack == *ackfilt {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
+// filterAlarmed applies ackfilt to a ComputeAlarms result, dropping the
+// UVEs left without alarms.
+func filterAlarmed(res map[string][]alarmedUVE, ackfilt *bool) map[string][]alarmedUVE {
+	if ackfilt == nil {
+		return res
+	}
+	out := map[string][]alarmedUVE{}
+	for typ, list := range res {
+		for _, a := range list {
+			infos := filterAck(a.Value["UVEAlarms"].(map[string]any)["alarms"].([]AlarmInfo), ackfilt)
+			if len(infos) > 0 {
+				out[typ] = append(out[typ], alarmedUVE{Name: a.Name, Value: map[string]any{
+					"UVEAlarms": map[string]any{"alarms": infos},
+				}})
+			}
+		}
+	}
+	return out
+}
+
+// parseAckFilt reads the ackfilt parameter: absent, true or false.
+func parseAckFilt(q url.Values) (*bool, error) {
+	if !q.Has("ackfilt") {
+		return nil, nil
+	}
+	var b bool
+	switch strings.ToLower(strings.TrimSpace(q.Get("ackfilt"))) {
+	case "true", "1", "yes":
+		b = true
+	case "false", "0", "no":
+		b = false
+	default:
+		return nil, fmt.Errorf("ackfilt must be true or false, not %q", q.Get("ackfilt"))
+	}
+	return &b, nil
+}
+
 func (s *Server) alarms(w http.ResponseWriter, r *http.Request) {
+	ackfilt, err := parseAckFilt(r.URL.Query())
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, "ackfilt", err.Error())
+		return
+	}
 	res, err := s.ComputeAlarms(r.Context(), r.URL.Query().Get("tablefilt"))
 	if err != nil {
 		writeErr(w, http.StatusServiceUnavailable, "", "alarms: "+err.Error())
 		return
 	}
-	query.WriteJSON(w, http.StatusOK, res)
+	query.WriteJSON(w, http.StatusOK, filterAlarmed(res, ackfilt))
 }
-
 func (s *Server) alarmTypes(w http.ResponseWriter, r *http.Request) {
 	out := map[string]any{}
 	if s.cfg.Alarms != nil {

@@ -10,7 +10,7 @@
 //		UVEs:    uveSource,                  // uve.Source: the collector's cache, or uve.NewRemote(url)
 //		Alarms:  func(ctx context.Context) ([]api.Alarm, error) { ... }, // config alarm objects
 //	})
-//	err := api.ListenAndServe(ctx, ":8081", srv, nil)
+//	err := api.ListenAndServe(ctx, ":8081", srv, nil) // also runs srv.Run (alarm evaluation)
 //
 // Serve it through ListenAndServe or api.Listener: Go's HTTP server
 // refuses "Expect: 202-accepted" (which the original's clients send for
@@ -35,18 +35,32 @@
 //	GET  /analytics/query/<qid>                   {progress, chunks: [{href: ".../chunk-final/0"}]}
 //	GET  /analytics/query/<qid>/chunk-final/0     {"value": [...]}
 //	DELETE /analytics/query/<qid>, GET /analytics/queries
-//	GET  /analytics/alarms                        {type: [{name, value: {UVEAlarms: {alarms}}}]}
+//	GET  /analytics/alarms                        {type: [{name, value: {UVEAlarms: {alarms}}}]}; tablefilt, ackfilt
+//	POST /analytics/alarms/acknowledge            body {"table", "name", "type", "token"}: 200 {}, 400 (field
+//	                                              named; a token not the instance's), 404 no such alarm raised
 //	GET  /analytics/alarm-types                   {alarm: {severity, description, uve_keys}}
+//	GET  /analytics/uve-stream                    text/event-stream; tablefilt, kfilt, cfilt, sfilt, mfilt, ackfilt
+//	GET  /analytics/alarm-stream                  text/event-stream; tablefilt, kfilt, ackfilt (see stream.go)
 //
 // Errors are JSON {"error": {"code", "field", "message"}}: 404 unknown
 // table, UVE type, query id or path; 400 bad query (the field named);
 // 503 when the UVE source or query engine is unreachable.
 //
-// Alarms are computed on each request from the alarm objects: for each
+// Alarms are computed on each read, and by Run in the background, from
+// the alarm objects: for each
 // UVE their uve_keys name ("vrouter" or "vrouter:host1"), the flat UVE is
 // matched against alarm_rules (OR of and_lists of operand1 / operation /
 // operand2, operand1 a dotted path that fans out over lists, operand2 a
 // JSON value or another UVE attribute; operations ==, !=, <, <=, >, >=,
 // in, not in, range, size==, size!=). A missing operand1 only satisfies
-// "== null". Acknowledgement and soak timers are not implemented.
+// "== null". Soak timers are not implemented.
+//
+// Each raised alarm is an instance with an opaque token (base64 of a
+// JSON naming the alarm, its raise time and a nonce), its raise time as
+// timestamp, and an ack flag; an alarm that clears and is raised again
+// is a new, unacknowledged instance. POST /analytics/alarms/acknowledge
+// sets ack on the current instance given its token. The instances are
+// kept in Config.AckFile when set, so acks outlive a restart. UVE reads
+// carry the alarms raised on the UVE as the struct UVEAlarms (ackfilt
+// narrows them; a cfilt without UVEAlarms leaves them out).
 package api

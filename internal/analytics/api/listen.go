@@ -75,6 +75,10 @@ func renameExpect(b []byte) {
 	}
 }
 
+// serveCtxKey is the request context key of the context ListenAndServe
+// serves in.
+type serveCtxKey struct{}
+
 // ListenAndServe serves h (the analytics API) on addr until ctx ends.
 // ready, if not nil, gets the bound address.
 func ListenAndServe(ctx context.Context, addr string, h http.Handler, ready func(net.Addr)) error {
@@ -85,7 +89,11 @@ func ListenAndServe(ctx context.Context, addr string, h http.Handler, ready func
 	if ready != nil {
 		ready(l.Addr())
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
+		// Requests see ctx end (streams stop at shutdown), and a Server
+		// finds ctx to Run its alarm evaluation in.
+		BaseContext: func(net.Listener) context.Context { return context.WithValue(ctx, serveCtxKey{}, ctx) },
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(Listener(l)) }()
 	select {

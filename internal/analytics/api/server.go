@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -44,6 +45,21 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// AckFile, if set, is where the alarm instances (token, raise time,
+	// ack) are kept so that acknowledgements outlive a restart (e.g.
+	// alarm-acks.json in the analytics data directory). Empty keeps them
+	// in memory only.
+	AckFile string
+	// AlarmInterval is how often Run evaluates the alarms, and the alarm
+	// stream re-reads them (default 5 s); Run also evaluates after UVE
+	// changes.
+	AlarmInterval time.Duration
+	// StreamPoll is how often a stream re-reads a UVE source that cannot
+	// be watched (default 2 s).
+	StreamPoll time.Duration
+	// StreamKeepalive is the period of the streams' keepalive comments
+	// (default 15 s).
+	StreamKeepalive time.Duration
 }
 
 // Server is the analytics API (contrail analytics-api, port 8081).
@@ -54,6 +70,10 @@ type Server struct {
 
 	mu      sync.Mutex
 	queries map[string]*asyncQuery
+
+	evalMu  sync.Mutex // serialises alarm evaluations (see alarmBook)
+	book    *alarmBook
+	running atomic.Bool // Run started
 }
 
 type asyncQuery struct {
@@ -82,7 +102,17 @@ func NewServer(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), queries: map[string]*asyncQuery{}}
+	if cfg.AlarmInterval <= 0 {
+		cfg.AlarmInterval = 5 * time.Second
+	}
+	if cfg.StreamPoll <= 0 {
+		cfg.StreamPoll = 2 * time.Second
+	}
+	if cfg.StreamKeepalive <= 0 {
+		cfg.StreamKeepalive = 15 * time.Second
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), queries: map[string]*asyncQuery{},
+		book: newAlarmBook(cfg.AckFile, cfg.Logger)}
 	m := s.mux
 	m.HandleFunc("GET /{$}", s.root)
 	m.HandleFunc("GET /analytics", s.analytics)
@@ -104,14 +134,84 @@ func NewServer(cfg Config) *Server {
 	m.HandleFunc("GET /analytics/query/{qid}/chunk-final/{n}", s.queryChunk)
 	m.HandleFunc("GET /analytics/alarms", s.alarms)
 	m.HandleFunc("GET /analytics/alarm-types", s.alarmTypes)
+	m.HandleFunc("POST /analytics/alarms/acknowledge", s.acknowledge)
+	m.HandleFunc("GET /analytics/uve-stream", s.uveStream)
+	m.HandleFunc("GET /analytics/alarm-stream", s.alarmStream)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusNotFound, "", "no such resource: "+r.Method+" "+r.URL.Path)
 	})
 	return s
 }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. Served by ListenAndServe, the first
+// request starts Run for as long as the server serves.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.running.Load() {
+		if ctx, ok := r.Context().Value(serveCtxKey{}).(context.Context); ok {
+			go s.Run(ctx)
+		}
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// runDebounce is how long Run gathers UVE changes before it evaluates.
+const runDebounce = time.Second
+
+// Run evaluates the alarms every AlarmInterval and after UVE changes
+// (when the source is a uve.Watcher) until ctx ends, so that an alarm
+// that clears and is raised again between two requests is seen as a new
+// instance. Without it alarms are evaluated only when read. Run returns
+// at once if it is already running; ListenAndServe starts it.
+func (s *Server) Run(ctx context.Context) error {
+	if !s.running.CompareAndSwap(false, true) {
+		return nil
+	}
+	defer s.running.Store(false)
+	if s.cfg.Alarms == nil || s.cfg.UVEs == nil {
+		<-ctx.Done()
+		return nil
+	}
+	watcher, _ := s.cfg.UVEs.(uve.Watcher)
+	var changes <-chan uve.Change
+	rewatch := func() {
+		changes = nil
+		if watcher != nil {
+			if ch, err := watcher.Watch(ctx, 0); err == nil {
+				changes = ch
+			}
+		}
+	}
+	rewatch()
+	tick := time.NewTicker(s.cfg.AlarmInterval)
+	defer tick.Stop()
+	var soon <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case _, ok := <-changes:
+			if !ok {
+				// Fell behind or lost the source: evaluate now and watch
+				// again at the next tick.
+				changes = nil
+				break
+			}
+			if soon == nil {
+				soon = time.After(runDebounce)
+			}
+			continue
+		case <-soon:
+			soon = nil
+		case <-tick.C:
+			if changes == nil {
+				rewatch()
+			}
+		}
+		if _, err := s.ComputeAlarms(ctx, ""); err != nil && ctx.Err() == nil {
+			s.log.Debug("alarm evaluation failed", "err", err)
+		}
+	}
+}
 
 func writeErr(w http.ResponseWriter, code int, field, msg string) {
 	var b query.ErrorBody
@@ -147,6 +247,7 @@ func (s *Server) analytics(w http.ResponseWriter, r *http.Request) {
 	links := []link{
 		{"uves", b + "/uves"}, {"uve-types", b + "/uve-types"}, {"tables", b + "/tables"},
 		{"queries", b + "/queries"}, {"alarms", b + "/alarms"}, {"alarm-types", b + "/alarm-types"},
+		{"uve-stream", b + "/uve-stream"}, {"alarm-stream", b + "/alarm-stream"},
 	}
 	query.WriteJSON(w, http.StatusOK, links)
 }
@@ -297,11 +398,15 @@ type namedUVE struct {
 	Value map[string]any `json:"value"`
 }
 
-// multiGet reads every UVE of typ whose key passes f.
-func (s *Server) multiGet(ctx context.Context, typ string, f uve.Filter) ([]namedUVE, error) {
+// multiGet reads every UVE of typ whose key passes f, with its alarms.
+func (s *Server) multiGet(ctx context.Context, typ string, f uve.Filter, ackfilt *bool) ([]namedUVE, error) {
 	out := []namedUVE{}
 	if s.cfg.UVEs == nil {
 		return out, nil
+	}
+	alarms, err := s.alarmsFor(ctx, f)
+	if err != nil {
+		return nil, err
 	}
 	keys, err := s.cfg.UVEs.Keys(ctx, typ, f)
 	if err != nil {
@@ -313,10 +418,42 @@ func (s *Server) multiGet(ctx context.Context, typ string, f uve.Filter) ([]name
 			return nil, err
 		}
 		if ok {
+			if v, err = s.addAlarms(ctx, alarms, typ, k, v, ackfilt); err != nil {
+				return nil, err
+			}
 			out = append(out, namedUVE{Name: k, Value: v})
 		}
 	}
 	return out, nil
+}
+
+// alarmsFor returns the alarm objects to evaluate for a UVE read with
+// filter f: none without alarms or when cfilt leaves out UVEAlarms.
+func (s *Server) alarmsFor(ctx context.Context, f uve.Filter) ([]Alarm, error) {
+	if s.cfg.Alarms == nil || len(f.CFilt) > 0 && !structWantedAPI(f.CFilt, "UVEAlarms") {
+		return nil, nil
+	}
+	return s.loadAlarms(ctx)
+}
+
+// addAlarms adds to UVE value v the struct UVEAlarms holding the alarms
+// raised on it (those whose ack state is *ackfilt, if set), as the
+// original's UVEs carry the alarms alarmgen raised.
+func (s *Server) addAlarms(ctx context.Context, alarms []Alarm, typ, key string, v map[string]any, ackfilt *bool) (map[string]any, error) {
+	if len(alarms) == 0 {
+		return v, nil
+	}
+	infos, err := s.alarmsOfUVE(ctx, alarms, typ, key)
+	if err != nil {
+		return nil, err
+	}
+	if infos = filterAck(infos, ackfilt); len(infos) > 0 {
+		if v == nil {
+			v = map[string]any{}
+		}
+		v["UVEAlarms"] = map[string]any{"alarms": infos}
+	}
+	return v, nil
 }
 
 func (s *Server) uveGet(w http.ResponseWriter, r *http.Request) {
@@ -327,12 +464,17 @@ func (s *Server) uveGet(w http.ResponseWriter, r *http.Request) {
 	}
 	name := r.PathValue("name")
 	f := uveFilter(r.URL.Query())
+	ackfilt, err := parseAckFilt(r.URL.Query())
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, "ackfilt", err.Error())
+		return
+	}
 	if strings.Contains(name, "*") {
 		if name != "*" || len(f.KFilt) == 0 {
 			f.KFilt = append(f.KFilt, name)
 		}
 		f.Flat = true
-		vals, err := s.multiGet(r.Context(), typ, f)
+		vals, err := s.multiGet(r.Context(), typ, f, ackfilt)
 		if err != nil {
 			writeErr(w, http.StatusServiceUnavailable, "", "UVE source: "+err.Error())
 			return
@@ -348,6 +490,16 @@ func (s *Server) uveGet(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeErr(w, http.StatusServiceUnavailable, "", "UVE source: "+err.Error())
 		return
+	}
+	if ok {
+		alarms, err := s.alarmsFor(r.Context(), f)
+		if err == nil {
+			v, err = s.addAlarms(r.Context(), alarms, typ, name, v, ackfilt)
+		}
+		if err != nil {
+			writeErr(w, http.StatusServiceUnavailable, "", "alarms: "+err.Error())
+			return
+		}
 	}
 	if !ok || v == nil {
 		v = map[string]any{}
@@ -380,7 +532,7 @@ func (s *Server) uvePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := uve.Filter{KFilt: body.KFilt, CFilt: body.CFilt, SFilt: body.SFilt, MFilt: body.MFilt, Flat: true}
-	vals, err := s.multiGet(r.Context(), typ, f)
+	vals, err := s.multiGet(r.Context(), typ, f, body.AckFlt)
 	if err != nil {
 		writeErr(w, http.StatusServiceUnavailable, "", "UVE source: "+err.Error())
 		return

@@ -190,7 +190,12 @@ func (c *Collector) Start(ctx context.Context) error {
 		c.writeWG.Add(1)
 		go c.writer(wctx)
 	}
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	stop := context.AfterFunc(ctx, func() {
+		ln.Close()
+		// End the streams following the cache (uve.PathWatch, the
+		// analytics API's uve-stream) so their servers can shut down.
+		c.cache.CloseWatchers()
+	})
 	defer stop()
 
 	var err error

@@ -214,12 +214,27 @@ func TestSessionEndToEnd(t *testing.T) {
 		t.Fatalf("NodeStatus: %v", ns)
 	}
 
+	// The change stream of the introspect (uve.PathWatch) tells of it.
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	changes, err := remote.Watch(wctx, 0)
+	if err != nil {
+		t.Fatalf("watch: %v", err)
+	}
 	// Deleting the UVE removes it.
 	g.UVE("virtual-network", "default-domain:p:vn1", "UveVirtualNetworkConfig", nil, true)
 	eventually(t, "uve deleted", func() bool {
 		_, ok, _ := c.UVEs().Get(ctx, "virtual-network", "default-domain:p:vn1", uve.Filter{})
 		return !ok
 	})
+	for gotDelete := false; !gotDelete; {
+		select {
+		case ch := <-changes:
+			gotDelete = ch == uve.Change{Table: "ObjectVNTable", Key: "default-domain:p:vn1", Struct: "UveVirtualNetworkConfig", Removed: true}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no change for the deleted UVE on the watch stream")
+		}
+	}
 	// The generator's disconnect withdraws its other UVEs.
 	g.UVE("virtual-network", "vn9", "UveVirtualNetworkConfig", map[string]any{"owner": "x"}, false)
 	eventually(t, "uve vn9", func() bool {

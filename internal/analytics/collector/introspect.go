@@ -13,7 +13,8 @@ import (
 
 // RegisterIntrospect adds the collector's pages to its introspect server:
 // the generator sessions, the totals, and the UVE cache as a uve.Source
-// (uve.PathTypes, uve.PathKeys, uve.PathGet) that uve.NewRemote reads.
+// (uve.PathTypes, uve.PathKeys, uve.PathGet, and the change stream
+// uve.PathWatch) that uve.NewRemote reads.
 func (c *Collector) RegisterIntrospect(in *obs.Introspect) {
 	in.Handle("/Snh_ShowCollectorServerReq", "collector: generator sessions and totals", func(*http.Request) (any, error) {
 		return struct {

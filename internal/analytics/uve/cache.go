@@ -30,6 +30,10 @@ type Cache struct {
 	mu     sync.RWMutex
 	tables map[string]map[string]*entry // table -> key -> entry
 	count  int                          // (origin, struct) pairs held
+
+	watchers        map[*watcher]struct{} // see Watch
+	droppedWatchers uint64
+	closed          bool // CloseWatchers was called
 }
 
 // entry is one UVE (table:key) across generators.
@@ -85,6 +89,9 @@ next:
 		}
 		st.attrs = append(st.attrs, f)
 	}
+	if len(c.watchers) > 0 {
+		c.notifyLocked(Change{Table: table, Key: key, Struct: structName})
+	}
 }
 
 // Delete removes origin o's struct structName of table/key.
@@ -105,6 +112,9 @@ func (c *Cache) deleteLocked(o Origin, table, key, structName string) {
 	}
 	delete(structs, structName)
 	c.count--
+	if len(c.watchers) > 0 {
+		c.notifyLocked(Change{Table: table, Key: key, Struct: structName, Removed: true})
+	}
 	if len(structs) == 0 {
 		delete(e.origins, o)
 	}

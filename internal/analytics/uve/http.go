@@ -3,6 +3,8 @@
 package uve
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,7 +23,20 @@ const (
 	PathTypes = "/uve-source/types"
 	PathKeys  = "/uve-source/keys"
 	PathGet   = "/uve-source/get"
+	// PathWatch streams the changes of a Watcher as JSON lines (one
+	// Change each; blank lines are heartbeats). See RegisterPages.
+	PathWatch = "/uve-source/watch"
 )
+
+// watchHeartbeat is how often PathWatch writes a blank line when there
+// is no change; Remote gives up on a stream silent for 3 of them.
+var watchHeartbeat = 15 * time.Second
+
+// HTTPPages is a Pages that also takes plain handlers (obs.Introspect
+// has it); RegisterPages serves PathWatch only on such a Pages.
+type HTTPPages interface {
+	HandleHTTP(path, title string, h http.Handler)
+}
 
 // Pages is what RegisterPages needs of an introspect server
 // (obs.Introspect has it).
@@ -84,6 +99,72 @@ func RegisterPages(p Pages, src Source, badRequest error) {
 		}
 		v, ok, err := src.Get(r.Context(), q.Get("type"), q.Get("key"), FilterFromQuery(q))
 		return GetAnswer{Found: ok, Value: v}, err
+	})
+	hp, ok1 := p.(HTTPPages)
+	w, ok2 := src.(Watcher)
+	if ok1 && ok2 {
+		hp.HandleHTTP(PathWatch, "UVE changes as JSON lines (uve.Watcher; streams until closed)", WatchHandler(w))
+	}
+}
+
+// WatchHandler streams w's changes as JSON lines, a blank line every
+// 15 s when there is none. The response ends when the client goes or
+// when the watch ends (the client fell behind, or the source stopped);
+// the client then re-reads the state and watches again.
+func WatchHandler(w Watcher) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		ch, err := w.Watch(ctx, 0)
+		if err != nil {
+			http.Error(rw, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		rc := http.NewResponseController(rw)
+		rw.Header().Set("Content-Type", "application/x-ndjson")
+		rw.Header().Set("Cache-Control", "no-cache")
+		rw.WriteHeader(http.StatusOK)
+		if rc.Flush() != nil {
+			return
+		}
+		enc := json.NewEncoder(rw)
+		tick := time.NewTicker(watchHeartbeat)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if _, err := io.WriteString(rw, "\n"); err != nil || rc.Flush() != nil {
+					return
+				}
+			case c, ok := <-ch:
+				if !ok {
+					return
+				}
+				if enc.Encode(c) != nil {
+					return
+				}
+				// Write what else is queued before flushing.
+				for more := true; more; {
+					select {
+					case c, ok := <-ch:
+						if !ok {
+							rc.Flush()
+							return
+						}
+						if enc.Encode(c) != nil {
+							return
+						}
+					default:
+						more = false
+					}
+				}
+				if rc.Flush() != nil {
+					return
+				}
+			}
+		}
 	})
 }
 
@@ -200,7 +281,68 @@ func (r *Remote) Get(ctx context.Context, typ, key string, f Filter) (map[string
 	return a.Value, a.Found, nil
 }
 
+// Watch implements Watcher over the collector's PathWatch stream: it
+// returns once the collector has registered the watch. The channel closes
+// when ctx ends, when the stream breaks or stays silent for three
+// heartbeats, or when the reader falls behind by buf changes.
+func (r *Remote) Watch(ctx context.Context, buf int) (<-chan Change, error) {
+	if buf <= 0 {
+		buf = DefaultWatchBuffer
+	}
+	client := *r.client
+	client.Timeout = 0 // the stream lasts; ctx and the heartbeat bound it
+	ctx, cancel := context.WithCancel(ctx)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.base+PathWatch, nil)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	// Bound the wait for the answer's head as the other calls are.
+	headTimer := time.AfterFunc(10*time.Second, cancel)
+	resp, err := client.Do(req)
+	headTimer.Stop()
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("uve remote: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		resp.Body.Close()
+		cancel()
+		return nil, fmt.Errorf("uve remote: %s: %s: %s", r.base+PathWatch, resp.Status, strings.TrimSpace(string(b)))
+	}
+	out := make(chan Change, buf)
+	go func() {
+		defer close(out)
+		defer cancel()
+		defer resp.Body.Close()
+		silence := time.AfterFunc(3*watchHeartbeat, cancel)
+		defer silence.Stop()
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 0, 4096), 1<<20)
+		for sc.Scan() {
+			silence.Reset(3 * watchHeartbeat)
+			line := sc.Bytes()
+			if len(bytes.TrimSpace(line)) == 0 {
+				continue
+			}
+			var c Change
+			if json.Unmarshal(line, &c) != nil {
+				return
+			}
+			select {
+			case out <- c:
+			default:
+				return // fell behind: the caller resyncs
+			}
+		}
+	}()
+	return out, nil
+}
+
 var (
-	_ Source = (*Cache)(nil)
-	_ Source = (*Remote)(nil)
+	_ Source  = (*Cache)(nil)
+	_ Source  = (*Remote)(nil)
+	_ Watcher = (*Cache)(nil)
+	_ Watcher = (*Remote)(nil)
 )
