@@ -18,7 +18,8 @@ const (
 )
 
 // ColumnView is one column of a Batch. Its slices are valid only during
-// the callback that received the batch.
+// the callback that received the batch; the strings of Dict are ordinary
+// heap strings and may be kept.
 type ColumnView struct {
 	Kind    ColKind
 	Dict    []string
@@ -65,7 +66,10 @@ func (c *ColumnView) Value(i int) any {
 
 // Batch is a run of rows of one table in columnar form. Sel lists the
 // rows (indexes into T and the columns) that fall in the query's time
-// range and match its where clause.
+// range and match its where clause. Like the columns' slices, T and Sel
+// are valid only during the callback that received the batch (they may
+// point into a column file's mapping); values taken out of them (numbers
+// and Dict strings) may be kept.
 type Batch struct {
 	T    []int64
 	Sel  []int32

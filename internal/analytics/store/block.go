@@ -12,16 +12,43 @@ import (
 // column is one field of a block. Strings are dictionary-encoded per
 // block (code 0 is "absent"); numbers are kept unboxed with a presence
 // bitmap; a field whose values change type becomes a mixed column.
+//
+// A column of a sealed block read from a column file points into the
+// file's mapping: codes, ints, floats and present are slices of it, the
+// dictionary is ms (decoded to the heap on demand) and mixed values are
+// mixedRaw (decoded on demand); dict and mixed are nil then.
 type column struct {
-	kind    ColKind
-	n       int
-	dict    []string
-	index   map[string]uint32
-	codes   []uint32
-	ints    []int64
-	floats  []float64
-	mixed   []any
-	present []uint64
+	kind     ColKind
+	n        int
+	dict     []string
+	index    map[string]uint32
+	codes    []uint32
+	ints     []int64
+	floats   []float64
+	mixed    []any
+	present  []uint64
+	ms       *mappedDict
+	mixedRaw []byte
+}
+
+// dictionary returns the strings of a ColString column (entry 0 is "").
+func (c *column) dictionary() []string {
+	if c.ms != nil {
+		return c.ms.get()
+	}
+	return c.dict
+}
+
+// mixedValues returns the values of a ColMixed column.
+func (c *column) mixedValues() []any {
+	if c.mixedRaw != nil {
+		m, err := decodeMixed(c.mixedRaw, c.n)
+		if err != nil {
+			return make([]any, c.n) // checked when the file was opened
+		}
+		return m
+	}
+	return c.mixed
 }
 
 func kindOf(v any) ColKind {
@@ -66,16 +93,6 @@ func (c *column) growPresent() {
 }
 
 func (c *column) setBit(i int) { c.present[i>>6] |= 1 << (uint(i) & 63) }
-
-func (c *column) has(i int) bool {
-	switch c.kind {
-	case ColString:
-		return c.codes[i] != 0
-	case ColMixed:
-		return c.mixed[i] != nil
-	}
-	return c.present[i>>6]&(1<<(uint(i)&63)) != 0
-}
 
 func (c *column) value(i int) any {
 	v := c.view()
@@ -148,17 +165,27 @@ func (c *column) appendValue(v any) {
 }
 
 func (c *column) view() ColumnView {
-	return ColumnView{Kind: c.kind, Dict: c.dict, Codes: c.codes[:min(len(c.codes), c.n)],
-		Ints: c.ints, Floats: c.floats, Mixed: c.mixed, Present: c.present}
+	v := ColumnView{Kind: c.kind, Codes: c.codes[:min(len(c.codes), c.n)],
+		Ints: c.ints, Floats: c.floats, Present: c.present}
+	switch c.kind {
+	case ColString:
+		v.Dict = c.dictionary()
+	case ColMixed:
+		v.Mixed = c.mixedValues()
+	}
+	return v
 }
 
 // block holds up to Options.BlockRows rows of one table partition. Once
 // sealed it never changes; the open block of a partition takes appends
-// under mu.
+// under mu. A block read from a column file (file != nil) is sealed and
+// its arrays point into the file's mapping, valid while a reference to
+// the file is held.
 type block struct {
 	mu         sync.RWMutex
 	gen        uint64 // write-ahead-log generation of its rows
 	sealed     bool
+	file       *colFile
 	t          []int64
 	minT, maxT int64
 	cols       map[string]*column
@@ -212,12 +239,21 @@ func (b *block) finish() {
 	}
 }
 
-// row rebuilds row i as a Row.
-func (b *block) row(table string, i int) Row {
+// views returns the block's columns in the order of b.names.
+func (b *block) views() []ColumnView {
+	out := make([]ColumnView, len(b.names))
+	for j, k := range b.names {
+		out[j] = b.cols[k].view()
+	}
+	return out
+}
+
+// row rebuilds row i as a Row from the block's views.
+func (b *block) row(table string, i int, views []ColumnView) Row {
 	f := make(map[string]any, len(b.names))
-	for _, k := range b.names {
-		if c := b.cols[k]; c.has(i) {
-			f[k] = c.value(i)
+	for j, k := range b.names {
+		if v := views[j].Value(i); v != nil {
+			f[k] = v
 		}
 	}
 	return Row{Table: table, T: b.t[i], Fields: f}
@@ -296,10 +332,11 @@ func (b *block) filter(m *Matcher, cand []int32) []int32 {
 	absent := m.Absent()
 	switch c.kind {
 	case ColString:
-		ok := make([]bool, len(c.dict))
+		dict := c.dictionary()
+		ok := make([]bool, len(dict))
 		ok[0] = absent
-		for i := 1; i < len(c.dict); i++ {
-			ok[i] = m.String(c.dict[i])
+		for i := 1; i < len(dict); i++ {
+			ok[i] = m.String(dict[i])
 		}
 		for _, i := range cand {
 			if ok[c.codes[i]] {
@@ -327,8 +364,9 @@ func (b *block) filter(m *Matcher, cand []int32) []int32 {
 			}
 		}
 	case ColMixed:
+		mixed := c.mixedValues()
 		for _, i := range cand {
-			if m.Value(c.mixed[i]) {
+			if m.Value(mixed[i]) {
 				out = append(out, i)
 			}
 		}
@@ -336,7 +374,8 @@ func (b *block) filter(m *Matcher, cand []int32) []int32 {
 	return out
 }
 
-// encode writes a sealed block in the column-file format.
+// encode writes a block in the format-1 column-file layout (CTRLCOL1,
+// varint-packed; still read, and rewritten in format 2, at open).
 func (b *block) encode() []byte {
 	e := encoder{b: make([]byte, 0, 16*len(b.t)+64)}
 	e.uvarint(uint64(len(b.t)))
@@ -354,8 +393,9 @@ func (b *block) encode() []byte {
 		e.byte1(byte(c.kind))
 		switch c.kind {
 		case ColString:
-			e.uvarint(uint64(len(c.dict) - 1))
-			for _, s := range c.dict[1:] {
+			dict := c.dictionary()
+			e.uvarint(uint64(len(dict) - 1))
+			for _, s := range dict[1:] {
 				e.str(s)
 			}
 			for _, code := range c.codes[:c.n] {
@@ -378,7 +418,7 @@ func (b *block) encode() []byte {
 				e.f64(v)
 			}
 		case ColMixed:
-			for _, v := range c.mixed[:c.n] {
+			for _, v := range c.mixedValues()[:c.n] {
 				e.value(v)
 			}
 		}

@@ -45,8 +45,9 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if blk, err := decodeBlock(data, 1); err == nil {
+			views := blk.views()
 			for i := 0; i < blk.rows(); i++ {
-				blk.row("T", i)
+				blk.row("T", i, views)
 			}
 			blk.selectRows(0, 1<<62, nil, nil)
 		}

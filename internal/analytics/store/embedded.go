@@ -42,6 +42,10 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives recovery and retention events (default: discard).
 	Logger *slog.Logger
+	// DictCacheBytes bounds the string dictionaries of sealed blocks that
+	// are kept decoded on the heap between queries (default 64 MiB; < 0:
+	// none, each query decodes what it needs).
+	DictCacheBytes int64
 }
 
 func (o *Options) fill() {
@@ -59,6 +63,9 @@ func (o *Options) fill() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.DictCacheBytes == 0 {
+		o.DictCacheBytes = 64 << 20
 	}
 }
 
@@ -87,6 +94,7 @@ func (o *Options) PartitionFor(k Kind) time.Duration {
 type partition struct {
 	start, end int64 // [start, end) in µs
 	blocks     []*block
+	files      []*colFile // the mapped files its sealed blocks point into
 }
 
 type table struct {
@@ -116,9 +124,27 @@ type table struct {
 // off. Retention drops whole partitions once they are older than the TTL
 // of their table's class.
 //
-// Every retained row stays in memory (about 4 bytes per string field and
-// 8 per number per row), so memory bounds the capacity; the column files
-// are for recovery.
+// Only the blocks filled since the last rotation (at most about one log
+// segment of rows, plus a segment being flushed) are on the Go heap.
+// Sealed blocks are served from their column files, mapped read-only:
+// once a file is written it is mapped and its blocks replace the heap
+// ones, and reopening maps the files instead of decoding them. Their
+// times, codes, numbers and presence bitmaps are used in place (the
+// format aligns every array; see colfile.go); the heap keeps per block
+// only its time range, column names and kinds and the slice headers
+// (a few hundred bytes per column, whatever the row count), and string
+// dictionaries are copied to the heap when a query needs them, up to
+// DictCacheBytes of them kept between queries. So disk and the page
+// cache, not the heap, bound the retained rows (a flow row takes about
+// 85 bytes of file). Checksums are verified when a file is opened: every
+// block's CRC and structure (dictionary codes, offsets, times), so a
+// query never meets a damaged block; a file that fails is logged with
+// its name and the reason, renamed *.corrupt and left out, and the store
+// opens with the rest (its log segment is gone, so its rows are lost
+// either way, and one bad file should not stop the node). Each scan
+// holds a reference to the files it reads, so retention unlinks a
+// dropped partition's files at once and unmaps them when the last scan
+// lets go.
 type Embedded struct {
 	dir  string
 	opts Options
@@ -137,6 +163,9 @@ type Embedded struct {
 	closeMu       sync.Mutex
 	werr          error // sticky log failure
 	lock          *os.File
+	dicts         *dictCache
+	namesMu       sync.Mutex
+	names         map[string]string // interned column names
 }
 
 type commitReq struct {
@@ -156,6 +185,7 @@ func OpenEmbedded(dir string, opts Options) (*Embedded, error) {
 		dir: dir, opts: opts, log: opts.Logger, tables: map[string]*table{},
 		reqs: make(chan *commitReq, 1024), flushQ: make(chan uint64, 1024), quit: make(chan struct{}),
 		commitStopped: make(chan struct{}),
+		dicts:         &dictCache{budget: opts.DictCacheBytes}, names: map[string]string{},
 	}
 	for _, d := range []string{dir, e.walDir(), e.dataDir()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -170,6 +200,7 @@ func OpenEmbedded(dir string, opts Options) (*Embedded, error) {
 	ok := false
 	defer func() {
 		if !ok {
+			e.releaseFiles()
 			lock.Close()
 		}
 	}()
@@ -287,16 +318,18 @@ func (e *Embedded) loadColumnFiles(flushed uint64) error {
 				os.Remove(path) // a flush that did not complete; its log segment is replayed
 				continue
 			}
-			blocks, err := readColumnFile(path, gen)
+			f, err := e.openColumn(path, gen)
 			if err != nil {
-				e.log.Error("analytics store: unreadable column file set aside", "file", path, "err", err)
+				e.log.Error("analytics store: unreadable column file set aside; the store opens without its rows",
+					"file", path, "moved_to", path+".corrupt", "err", err)
 				os.Rename(path, path+".corrupt")
 				continue
 			}
 			t := e.table(name)
 			t.mu.Lock()
 			p := t.partitionLocked(start)
-			for _, b := range blocks {
+			p.files = append(p.files, f)
+			for _, b := range f.blocks {
 				p.blocks = append(p.blocks, b)
 				for k, c := range b.cols {
 					t.noteField(k, c)
@@ -308,6 +341,51 @@ func (e *Embedded) loadColumnFiles(flushed uint64) error {
 	return nil
 }
 
+// openColumn maps a column file; a format-1 file is first rewritten in
+// format 2 under the same name.
+func (e *Embedded) openColumn(path string, gen uint64) (*colFile, error) {
+	if isLegacyColumnFile(path) {
+		blocks, err := readColumnFile(path, gen)
+		if err != nil {
+			return nil, fmt.Errorf("column file %s: %w", path, err)
+		}
+		if err := writeColumnFile(path, blocks); err != nil {
+			return nil, fmt.Errorf("column file %s: rewriting in format 2: %w", path, err)
+		}
+		e.log.Info("analytics store: column file rewritten in format 2", "file", path)
+	}
+	return openColumnFile(path, gen, e.dicts, e.intern)
+}
+
+// intern returns one shared copy of a column name.
+func (e *Embedded) intern(s string) string {
+	e.namesMu.Lock()
+	defer e.namesMu.Unlock()
+	if v, ok := e.names[s]; ok {
+		return v
+	}
+	e.names[s] = s
+	return s
+}
+
+// releaseFiles drops the store's reference to every mapped file (at
+// Close; scans still running keep theirs).
+func (e *Embedded) releaseFiles() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, t := range e.tables {
+		t.mu.Lock()
+		for _, p := range t.parts {
+			for _, f := range p.files {
+				f.release()
+			}
+		}
+		t.parts = map[int64]*partition{}
+		t.mu.Unlock()
+	}
+}
+
+// readColumnFile reads a format-1 column file into heap blocks.
 func readColumnFile(path string, gen uint64) ([]*block, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -615,7 +693,9 @@ func (e *Embedded) flushGen(g uint64) error {
 		for _, p := range t.parts {
 			var bs []*block
 			for _, b := range p.blocks {
-				if b.gen == g {
+				// Blocks already served from a file were written by an
+				// earlier try of this flush.
+				if b.gen == g && b.file == nil {
 					bs = append(bs, b)
 				}
 			}
@@ -632,17 +712,18 @@ func (e *Embedded) flushGen(g uint64) error {
 			return err
 		}
 		for _, j := range jobs {
-			buf := []byte(colMagic)
-			for _, b := range j.blocks {
-				b.mu.RLock()
-				payload := b.encode()
-				b.mu.RUnlock()
-				buf = appendFrame(buf, payload)
-			}
 			path := filepath.Join(tdir, fmt.Sprintf("p%d-g%d.col", j.start, g))
-			if err := writeFileAtomic(path, buf); err != nil {
+			if err := writeColumnFile(path, j.blocks); err != nil {
 				return err
 			}
+			f, err := openColumnFile(path, g, e.dicts, e.intern)
+			if err != nil {
+				// The rows stay on the heap and are served from there; the
+				// file is checked again when the store is next opened.
+				e.log.Error("analytics store: cannot map the column file just written", "file", path, "err", err)
+				continue
+			}
+			e.swapIn(t, j.start, j.blocks, f)
 		}
 	}
 	if err := e.writeManifest(g); err != nil {
@@ -652,6 +733,38 @@ func (e *Embedded) flushGen(g uint64) error {
 		return err
 	}
 	return nil
+}
+
+// swapIn replaces the heap blocks of a partition by the blocks of the
+// column file they were written to, so that they are served from the
+// mapping and the heap copies become garbage once no scan uses them.
+func (e *Embedded) swapIn(t *table, start int64, heap []*block, f *colFile) {
+	t.mu.Lock()
+	p := t.parts[start]
+	swapped := false
+	if p != nil && len(f.blocks) == len(heap) {
+		var at []int
+		for i, b := range p.blocks {
+			if len(at) < len(heap) && b == heap[len(at)] {
+				at = append(at, i)
+			}
+		}
+		if len(at) == len(heap) {
+			for k, i := range at {
+				p.blocks[i] = f.blocks[k]
+			}
+			p.files = append(p.files, f)
+			swapped = true
+		}
+	}
+	t.mu.Unlock()
+	if !swapped {
+		if p == nil {
+			// Retention dropped the partition while the file was written.
+			os.Remove(f.path)
+		}
+		f.release()
+	}
 }
 
 func (e *Embedded) retention() {
@@ -684,14 +797,21 @@ func (e *Embedded) dropExpired() int {
 	for _, t := range tables {
 		cut := e.cutoff(t.kind)
 		var starts []int64
+		var files []*colFile
 		t.mu.Lock()
 		for s, p := range t.parts {
 			if p.end <= cut {
 				delete(t.parts, s)
 				starts = append(starts, s)
+				files = append(files, p.files...)
 			}
 		}
 		t.mu.Unlock()
+		// Unlinking a mapped file keeps the mapping; it is unmapped when
+		// the last scan that took a reference to it lets go.
+		for _, f := range files {
+			f.release()
+		}
 		for _, s := range starts {
 			matches, _ := filepath.Glob(filepath.Join(e.dataDir(), t.name, fmt.Sprintf("p%d-g*.col", s)))
 			for _, m := range matches {
@@ -736,26 +856,36 @@ func (e *Embedded) Tables() []Table {
 }
 
 // blocksFor lists the partitions (ascending) and their blocks overlapping
-// [start, end].
-func (e *Embedded) blocksFor(name string, start, end int64) [][]*block {
+// [start, end]. It takes a reference to each column file those blocks
+// point into; the caller calls release when it is done with them.
+func (e *Embedded) blocksFor(name string, start, end int64) (parts [][]*block, release func()) {
 	t := e.lookup(name)
 	if t == nil {
-		return nil
+		return nil, func() {}
 	}
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	parts := make([]*partition, 0, len(t.parts))
+	sel := make([]*partition, 0, len(t.parts))
 	for _, p := range t.parts {
 		if p.end > start && p.start <= end {
-			parts = append(parts, p)
+			sel = append(sel, p)
 		}
 	}
-	sort.Slice(parts, func(i, j int) bool { return parts[i].start < parts[j].start })
-	out := make([][]*block, len(parts))
-	for i, p := range parts {
+	sort.Slice(sel, func(i, j int) bool { return sel[i].start < sel[j].start })
+	out := make([][]*block, len(sel))
+	var held []*colFile
+	for i, p := range sel {
 		out[i] = append([]*block(nil), p.blocks...)
+		for _, f := range p.files {
+			f.acquire()
+			held = append(held, f)
+		}
 	}
-	return out
+	return out, func() {
+		for _, f := range held {
+			f.release()
+		}
+	}
 }
 
 // Scan implements Store: rows of q.Table in [StartTime, EndTime] matching
@@ -769,7 +899,9 @@ func (e *Embedded) Scan(ctx context.Context, q Query, fn func(Row) bool) error {
 		return err
 	}
 	var sel []int32
-	for _, blocks := range e.blocksFor(q.Table, q.StartTime, q.EndTime) {
+	parts, release := e.blocksFor(q.Table, q.StartTime, q.EndTime)
+	defer release()
+	for _, blocks := range parts {
 		var rows []Row
 		for _, b := range blocks {
 			if err := ctx.Err(); err != nil {
@@ -777,8 +909,11 @@ func (e *Embedded) Scan(ctx context.Context, q Query, fn func(Row) bool) error {
 			}
 			b.mu.RLock()
 			sel = b.selectRows(q.StartTime, q.EndTime, terms, sel)
-			for _, i := range sel {
-				rows = append(rows, b.row(q.Table, int(i)))
+			if len(sel) > 0 {
+				views := b.views()
+				for _, i := range sel {
+					rows = append(rows, b.row(q.Table, int(i), views))
+				}
 			}
 			b.mu.RUnlock()
 		}
@@ -803,7 +938,9 @@ func (e *Embedded) ScanBatches(ctx context.Context, q Query, parallel int, fn fu
 		return err
 	}
 	var all []*block
-	for _, bs := range e.blocksFor(q.Table, q.StartTime, q.EndTime) {
+	parts, release := e.blocksFor(q.Table, q.StartTime, q.EndTime)
+	defer release()
+	for _, bs := range parts {
 		all = append(all, bs...)
 	}
 	if parallel <= 0 {
@@ -856,6 +993,14 @@ type Stats struct {
 	Partitions int   `json:"partitions"`
 	Blocks     int   `json:"blocks"`
 	Rows       int64 `json:"rows"`
+	// HeapRows are the rows of blocks not yet written to column files.
+	HeapRows int64 `json:"heap_rows"`
+	// MappedFiles and MappedBytes are the column files served from
+	// memory mappings; DictCacheBytes the dictionaries decoded from them
+	// kept on the heap.
+	MappedFiles    int   `json:"mapped_files"`
+	MappedBytes    int64 `json:"mapped_bytes"`
+	DictCacheBytes int64 `json:"dict_cache_bytes"`
 }
 
 // Stats counts tables, partitions, blocks and rows.
@@ -875,11 +1020,21 @@ func (e *Embedded) Stats() Stats {
 				s.Blocks++
 				b.mu.RLock()
 				s.Rows += int64(b.rows())
+				if b.file == nil {
+					s.HeapRows += int64(b.rows())
+				}
 				b.mu.RUnlock()
+			}
+			for _, f := range p.files {
+				s.MappedFiles++
+				s.MappedBytes += int64(len(f.data))
 			}
 		}
 		t.mu.RUnlock()
 	}
+	e.dicts.mu.Lock()
+	s.DictCacheBytes = e.dicts.used
+	e.dicts.mu.Unlock()
 	return s
 }
 
@@ -898,6 +1053,7 @@ func (e *Embedded) Close() error {
 	}
 	close(e.flushQ)
 	e.done.Wait()
+	e.releaseFiles()
 	if e.wal != nil {
 		if cerr := e.wal.close(); err == nil {
 			err = cerr
