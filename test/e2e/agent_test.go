@@ -7,12 +7,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/contrail-go/contrail/internal/agent/services/dhcpclient"
 	"github.com/contrail-go/contrail/pkg/client"
@@ -213,7 +219,7 @@ func xmppConnections(ctx context.Context, h *Host) ([]xmppConn, error) {
 // namespaces attached through the agents' port API. All configuration
 // goes through the REST API.
 func TestAgentEndToEnd(t *testing.T) {
-	e := newAgentEnv(t, ClusterConfig{Hosts: 3, TwoControlNodes: true})
+	e := newAgentEnv(t, ClusterConfig{Hosts: 3, TwoControlNodes: true, Analytics: true})
 	ctx, api := e.ctx, e.c.Cloud
 	projA, err := api.Project(ctx, "e2e-a")
 	if err != nil {
@@ -223,7 +229,11 @@ func TestAgentEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	netA, err := api.Network(ctx, "e2e-a", "net", "10.5.0.0/24", nil)
+	// Network A's DHCP answers carry an MTU and a host route from the
+	// config (the DHCP subtest checks them).
+	netA, err := api.NetworkWithSubnet(ctx, "e2e-a", "net", "10.5.0.0/24",
+		client.Object{"host_routes": map[string]any{"route": []any{map[string]any{"prefix": "10.250.0.0/16"}}}},
+		client.Object{"virtual_network_properties": map[string]any{"forwarding_mode": "l2_l3", "mtu": VMMTU}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +259,18 @@ func TestAgentEndToEnd(t *testing.T) {
 			if gw := vm.DefaultGateway(); gw != netA.Gateway {
 				t.Errorf("%s: default gateway %q after DHCP, the subnet's is %s", v.name, gw, netA.Gateway)
 			}
-			t.Logf("%s: lease %s router %s dns %v mtu %d lease time %v", v.name, lease.Addr, lease.Gateway, lease.DNS, lease.MTU, lease.Duration)
+			if lease.MTU != VMMTU {
+				t.Errorf("%s: lease MTU %d, the network's is %d", v.name, lease.MTU, VMMTU)
+			}
+			if len(lease.DNS) != 1 || lease.DNS[0].String() != netA.DNS {
+				t.Errorf("%s: lease DNS %v, the subnet's DNS address is %s", v.name, lease.DNS, netA.DNS)
+			}
+			if !slices.ContainsFunc(lease.Routes, func(r dhcpclient.Route) bool {
+				return r.Prefix.String() == "10.250.0.0/16" && r.NextHop.String() == netA.Gateway
+			}) {
+				t.Errorf("%s: lease routes %v lack the subnet's host route 10.250.0.0/16 via %s", v.name, lease.Routes, netA.Gateway)
+			}
+			t.Logf("%s: lease %s router %s dns %v mtu %d routes %v lease time %v", v.name, lease.Addr, lease.Gateway, lease.DNS, lease.MTU, lease.Routes, lease.Duration)
 		}
 	})
 	if !ok || e.vms["a2"] == nil {
@@ -404,6 +425,163 @@ func TestAgentEndToEnd(t *testing.T) {
 		e.unreachable(t, "p1", e.pts["a1"].IP, 5*time.Second)
 	})
 
+	t.Run("DNS", func(t *testing.T) {
+		// A network whose IPAM uses a virtual DNS server: the VMs learn
+		// the domain over DHCP, and the agent's DNS proxy answers their
+		// DNS service address with the names of the VMs in that domain.
+		if _, err := api.API.Create(ctx, "virtual-DNS", client.Object{
+			"fq_name": []string{"default-domain", "e2e-vdns"}, "parent_type": "domain",
+			"virtual_DNS_data": map[string]any{"domain_name": "e2e.test", "record_order": "random", "default_ttl_seconds": 60},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		ipamFQ := []string{"default-domain", "e2e-a", "vdns-ipam"}
+		if _, err := api.API.Create(ctx, "network-ipam", client.Object{
+			"fq_name": ipamFQ, "parent_type": "project",
+			"network_ipam_mgmt": map[string]any{"ipam_dns_method": "virtual-dns-server",
+				"ipam_dns_server": map[string]any{"virtual_dns_server_name": "default-domain:e2e-vdns"}},
+			"virtual_DNS_refs": []any{map[string]any{"to": []string{"default-domain", "e2e-vdns"}}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		dnet, err := api.NetworkInIPAM(ctx, "e2e-a", "dnsnet", "10.9.0.0/24", ipamFQ, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.vm(t, 1, projA, dnet, "d1", "", nil)
+		e.vm(t, 1, projA, dnet, "d2", "", nil)
+		if l := e.leases["d1"]; l.Domain != "e2e.test" || len(l.DNS) != 1 || l.DNS[0].String() != dnet.DNS {
+			t.Errorf("d1 lease: domain %q dns %v, want e2e.test and %s", l.Domain, l.DNS, dnet.DNS)
+		}
+		ask := func(name string, qtype uint16) (*dns.Msg, error) {
+			cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			defer cancel()
+			conn, err := e.vms["d1"].DialContext(cctx, "udp", net.JoinHostPort(dnet.DNS, "53"))
+			if err != nil {
+				return nil, err
+			}
+			defer conn.Close()
+			q := new(dns.Msg)
+			q.SetQuestion(dns.Fqdn(name), qtype)
+			c := &dns.Client{Timeout: 2 * time.Second}
+			r, _, err := c.ExchangeWithConn(q, &dns.Conn{Conn: conn})
+			return r, err
+		}
+		var r *dns.Msg
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			r, err = ask("d2.e2e.test", dns.TypeA)
+			if err == nil && len(r.Answer) > 0 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatalf("d1 asks its DNS server %s for d2.e2e.test: %v", dnet.DNS, err)
+		}
+		if len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != e.pts["d2"].IP {
+			t.Fatalf("d2.e2e.test: answer %v, want %s", r.Answer, e.pts["d2"].IP)
+		}
+		r, err = ask("nobody.e2e.test", dns.TypeA)
+		if err != nil || r.Rcode != dns.RcodeNameError {
+			t.Errorf("nobody.e2e.test: %v %v, want NXDOMAIN", r, err)
+		}
+		rev, _ := dns.ReverseAddr(e.pts["d2"].IP)
+		r, err = ask(rev, dns.TypePTR)
+		if err != nil || len(r.Answer) != 1 || r.Answer[0].(*dns.PTR).Ptr != "d2.e2e.test." {
+			t.Errorf("PTR of d2: %v %v", r, err)
+		}
+	})
+
+	t.Run("Analytics", func(t *testing.T) {
+		// Each agent reports to the lab's analytics node: its vrouter UVE
+		// and NodeStatus, its part of the UVEs of its ports' networks,
+		// and the flow records of the VMs' traffic.
+		an := e.c.AnalyticsURL()
+		h2 := e.c.Hosts[1]
+		a2 := strings.Join(e.pts["a2"].VMIFQ, ":")
+		var vr map[string]any
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+			if code, out, err := analyticsCall(e.ctx, e.c, "GET", an+"/analytics/uves/vrouter/"+h2.Name+"?flat", nil); err == nil && code == 200 {
+				vr = out
+				if agent, _ := out["VrouterAgent"].(map[string]any); agent != nil && containsAny(agent["interface_list"], a2) {
+					break
+				}
+			}
+		}
+		agent, _ := vr["VrouterAgent"].(map[string]any)
+		if agent == nil || !containsAny(agent["interface_list"], a2) || agent["control_ip"] != h2.IP {
+			t.Fatalf("vrouter UVE of %s: %v", h2.Name, vr)
+		}
+		if peers, _ := agent["xmpp_peer_list"].([]any); len(peers) != 2 {
+			t.Errorf("xmpp_peer_list of %s: %v", h2.Name, agent["xmpp_peer_list"])
+		}
+		ns, _ := json.Marshal(vr["NodeStatus"])
+		if !strings.Contains(string(ns), "contrail-vrouter-agent") || strings.Count(string(ns), `"XMPP"`) != 2 || !strings.Contains(string(ns), `"Collector"`) {
+			t.Errorf("NodeStatus of %s: %s", h2.Name, ns)
+		}
+		t.Logf("vrouter %s: interfaces %v, networks %v, vn_count %v", h2.Name, agent["interface_list"], agent["connected_networks"], agent["vn_count"])
+		// Its logs are in MessageTable.
+		code, out, err := analyticsCall(e.ctx, e.c, "POST", an+"/analytics/query", map[string]any{
+			"table": "MessageTable", "start_time": "now-10m", "end_time": "now",
+			"select_fields": []string{"MessageTS", "Source", "ModuleId", "Messagetype"},
+			"where":         [][]map[string]any{{{"name": "ModuleId", "value": "contrail-vrouter-agent", "op": 1}, {"name": "Source", "value": h2.Name, "op": 1}}},
+			"limit":         5,
+		})
+		if logs, _ := out["value"].([]any); err != nil || code != 200 || len(logs) == 0 {
+			t.Errorf("logs of %s's agent in MessageTable: %d %v %v", h2.Name, code, out, err)
+		}
+
+		// The network of a1 (host1) and a2 (host2): both agents' ports.
+		a1 := strings.Join(e.pts["a1"].VMIFQ, ":")
+		vnKey := e.pts["a1"].NetworkFQ
+		var vnAgent map[string]any
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+			if code, out, err := analyticsCall(e.ctx, e.c, "GET", an+"/analytics/uves/virtual-network/"+vnKey+"?flat", nil); err == nil && code == 200 {
+				vnAgent, _ = out["UveVirtualNetworkAgent"].(map[string]any)
+				if vnAgent != nil && containsAny(vnAgent["interface_list"], a1) && containsAny(vnAgent["interface_list"], a2) {
+					break
+				}
+			}
+		}
+		if vnAgent == nil || !containsAny(vnAgent["interface_list"], a1) || !containsAny(vnAgent["interface_list"], a2) {
+			t.Errorf("UveVirtualNetworkAgent of %s: %v", vnKey, vnAgent)
+		}
+
+		// Flow records: s2 (a security group, so its connections are
+		// recorded) pings s1 once more; its ingress flows are in
+		// FlowRecordTable.
+		if e.vms["s2"] == nil || e.vms["s1"] == nil {
+			t.Fatal("no s1/s2 VMs (SecurityGroup subtest): no flows to look for")
+		}
+		e.reach(t, "s2", "s1", 5*time.Second)
+		s1, s2 := e.pts["s1"], e.pts["s2"]
+		q := map[string]any{
+			"table": "FlowRecordTable", "start_time": "now-10m", "end_time": "now",
+			"select_fields": []string{"UuidKey", "vrouter", "sourcevn", "sourceip", "destvn", "destip", "protocol",
+				"direction_ing", "setup_time", "teardown_time", "agg-bytes", "agg-packets", "action", "vmi", "other_vrouter_ip"},
+			"where": [][]map[string]any{{{"name": "sourceip", "value": s2.IP, "op": 1}, {"name": "destip", "value": s1.IP, "op": 1}}},
+			"limit": 20,
+		}
+		var rows []any
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && len(rows) == 0; time.Sleep(500 * time.Millisecond) {
+			code, out, err := analyticsCall(e.ctx, e.c, "POST", an+"/analytics/query", q)
+			if err != nil || code != 200 {
+				t.Fatalf("flow query: %d %v %v", code, out, err)
+			}
+			rows, _ = out["value"].([]any)
+		}
+		if len(rows) == 0 {
+			t.Fatalf("no flow record %s -> %s in FlowRecordTable", s2.IP, s1.IP)
+		}
+		r, _ := rows[0].(map[string]any)
+		if r["vrouter"] != e.c.Hosts[1].Name || r["sourcevn"] != s2.NetworkFQ || r["destvn"] != s1.NetworkFQ ||
+			fmt.Sprint(r["protocol"]) != "1" || r["other_vrouter_ip"] != e.c.Hosts[0].IP || r["vmi"] != strings.Join(s2.VMIFQ, ":") {
+			t.Errorf("flow record %s -> %s: %v", s2.IP, s1.IP, r)
+		}
+		t.Logf("%d flow records %s -> %s; first: %v", len(rows), s2.IP, s1.IP, r)
+	})
+
 	t.Run("ControlNodeFailover", func(t *testing.T) {
 		e.reach(t, "a1", "a2", 10*time.Second)
 		type result struct {
@@ -455,4 +633,48 @@ func TestAgentEndToEnd(t *testing.T) {
 		e.vm(t, 3, projA, netA, "a3", "", nil)
 		e.reach(t, "a3", "a1", 20*time.Second)
 	})
+}
+
+// analyticsCall sends a request to the lab's analytics API from inside
+// ctrl and decodes the JSON answer.
+func analyticsCall(ctx context.Context, c *Cluster, method, url string, body any) (int, map[string]any, error) {
+	hc := c.Ctrl.HTTPClient(5 * time.Second)
+	defer hc.CloseIdleConnections()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, nil, err
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return resp.StatusCode, nil, fmt.Errorf("%s %s: %d %q", method, url, resp.StatusCode, raw)
+	}
+	return resp.StatusCode, out, nil
+}
+
+// containsAny reports whether the JSON list l holds s.
+func containsAny(l any, s string) bool {
+	items, _ := l.([]any)
+	for _, it := range items {
+		if it == s {
+			return true
+		}
+	}
+	return false
 }

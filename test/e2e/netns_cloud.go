@@ -96,20 +96,33 @@ func (n Network) FQString() string { return strings.Join(n.FQ, ":") }
 // Network creates a virtual network in a project with one subnet
 // ("10.1.1.0/24") of the project's default IPAM (default-network-ipam).
 func (c *Cloud) Network(ctx context.Context, project, name, cidr string, extra client.Object) (Network, error) {
+	return c.NetworkWithSubnet(ctx, project, name, cidr, nil, extra)
+}
+
+// NetworkWithSubnet is Network with more keys of the subnet (IpamSubnetType:
+// host_routes, dhcp_option_list, enable_dhcp, ...).
+func (c *Cloud) NetworkWithSubnet(ctx context.Context, project, name, cidr string, subnet, extra client.Object) (Network, error) {
+	return c.NetworkInIPAM(ctx, project, name, cidr, []string{"default-domain", "default-project", "default-network-ipam"}, subnet, extra)
+}
+
+// NetworkInIPAM is NetworkWithSubnet with the subnet in the IPAM ipam.
+func (c *Cloud) NetworkInIPAM(ctx context.Context, project, name, cidr string, ipam []string, subnet, extra client.Object) (Network, error) {
 	pfx, plenS, ok := strings.Cut(cidr, "/")
 	plen, err := strconv.Atoi(plenS)
 	if !ok || err != nil {
 		return Network{}, fmt.Errorf("network %s: bad cidr %q", name, cidr)
 	}
 	fq := []string{"default-domain", project, name}
+	sub := map[string]any{"subnet": map[string]any{"ip_prefix": pfx, "ip_prefix_len": plen}}
+	for k, v := range subnet {
+		sub[k] = v
+	}
 	body := client.Object{
 		"fq_name":     fq,
 		"parent_type": "project",
 		"network_ipam_refs": []any{map[string]any{
-			"to": []string{"default-domain", "default-project", "default-network-ipam"},
-			"attr": map[string]any{"ipam_subnets": []any{map[string]any{
-				"subnet": map[string]any{"ip_prefix": pfx, "ip_prefix_len": plen},
-			}}},
+			"to":   ipam,
+			"attr": map[string]any{"ipam_subnets": []any{sub}},
 		}},
 	}
 	for k, v := range extra {

@@ -28,6 +28,10 @@ const (
 	Ctrl2IP = UnderlayPrefix + "2"
 	APIPort = 8082
 	XMPP    = 5269
+	// CollectorPort and AnalyticsPort are the analytics node's collector
+	// (Sandesh) and REST API, on CtrlIP.
+	CollectorPort = 8086
+	AnalyticsPort = 8081
 	// PortAPIAddr is where each agent serves the port API, inside its host.
 	PortAPIAddr = "127.0.0.1:9091"
 	// AgentIntrospect is where each agent serves its introspect, inside
@@ -56,6 +60,11 @@ type ClusterConfig struct {
 	// AgentHosts, when above 0, runs agents on the first AgentHosts hosts
 	// only.
 	AgentHosts int
+	// Analytics, in the two-control-node mode, also runs an analytics node
+	// in ctrl (an all-in-one of its own, on its own embedded etcd, whose
+	// collector and analytics API are the lab's). The one all-in-one of
+	// the other mode always has one. Agents report to it (--collectors).
+	Analytics bool
 }
 
 // Host is one compute host.
@@ -78,8 +87,11 @@ type Cluster struct {
 	// Control-plane daemons; AllInOne is set in the one-control-node mode,
 	// API/Schema/CN1/CN2 in the other.
 	AllInOne, API, Schema, CN1, CN2 *Daemon
-	Hosts                           []*Host
-	Cloud                           *Cloud
+	// AnalyticsNode is the analytics all-in-one of the two-control-node
+	// mode with Analytics.
+	AnalyticsNode *Daemon
+	Hosts         []*Host
+	Cloud         *Cloud
 }
 
 // NewCluster builds the namespaces and starts the control plane, provisions
@@ -146,6 +158,42 @@ func NewCluster(ctx context.Context, lab *Lab, cfg ClusterConfig) (*Cluster, err
 // APIURL is the config API as seen from inside ctrl.
 func (c *Cluster) APIURL() string { return "http://" + CtrlIP + ":" + strconv.Itoa(APIPort) }
 
+// HasAnalytics reports whether the lab has an analytics node (collector
+// on CtrlIP:8086, analytics API on CtrlIP:8081) the agents report to.
+func (c *Cluster) HasAnalytics() bool { return !c.Cfg.TwoControlNodes || c.Cfg.Analytics }
+
+// AnalyticsURL is the analytics API as seen from inside ctrl.
+func (c *Cluster) AnalyticsURL() string {
+	return "http://" + CtrlIP + ":" + strconv.Itoa(AnalyticsPort)
+}
+
+// Collector is the collector's Sandesh address, the agents' --collectors.
+func (c *Cluster) Collector() string { return CtrlIP + ":" + strconv.Itoa(CollectorPort) }
+
+// startAnalytics runs the analytics all-in-one of the two-control-node
+// mode: everything but its collector and analytics API on loopback ports
+// that the lab's daemons in ctrl do not use.
+func (c *Cluster) startAnalytics(ctx context.Context) error {
+	lab := c.Lab
+	var err error
+	c.AnalyticsNode, err = c.Ctrl.Start("analytics", lab.Bin, "all-in-one",
+		"--data-dir", filepath.Join(lab.Dir, "analytics-node"),
+		"--listen", "127.0.0.1:18082", "--introspect", "",
+		"--etcd-listen", "none", "--etcd-peer-listen", "http://127.0.0.1:12380",
+		"--xmpp-listen", "127.0.0.1:15269", "--control-introspect", "", "--bgp-listen", "none",
+		"--hostname", "analytics",
+		"--collector-listen", c.Collector(), "--collector-introspect", "127.0.0.1:8089",
+		"--analytics-listen", CtrlIP+":"+strconv.Itoa(AnalyticsPort), "--analytics-introspect", "127.0.0.1:8090",
+		"--log-level", "warn")
+	if err != nil {
+		return err
+	}
+	if err := c.Ctrl.WaitTCP(ctx, c.AnalyticsNode, c.Collector()); err != nil {
+		return err
+	}
+	return c.Ctrl.WaitHTTP(ctx, c.AnalyticsNode, c.AnalyticsURL()+"/analytics")
+}
+
 func (c *Cluster) startControlPlane(ctx context.Context) error {
 	lab, ll := c.Lab, c.Cfg.LogLevel
 	etcdURL := "http://" + CtrlIP + ":2379"
@@ -191,7 +239,13 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 	if err := c.Ctrl.WaitTCP(ctx, c.CN1, CtrlIP+":"+strconv.Itoa(XMPP)); err != nil {
 		return err
 	}
-	return c.Ctrl2.WaitTCP(ctx, c.CN2, Ctrl2IP+":"+strconv.Itoa(XMPP))
+	if err := c.Ctrl2.WaitTCP(ctx, c.CN2, Ctrl2IP+":"+strconv.Itoa(XMPP)); err != nil {
+		return err
+	}
+	if c.Cfg.Analytics {
+		return c.startAnalytics(ctx)
+	}
+	return nil
 }
 
 // ControlNodes is the agents' --control-nodes value.
@@ -213,6 +267,9 @@ func (c *Cluster) AgentArgs(h *Host) []string {
 		"--data-dir", h.DataDir,
 		"--introspect", AgentIntrospect,
 		"--log-level", c.Cfg.LogLevel,
+	}
+	if c.HasAnalytics() {
+		args = append(args, "--collectors", c.Collector())
 	}
 	if c.Cfg.AgentArgs != nil {
 		args = append(args, c.Cfg.AgentArgs(h.Index)...)

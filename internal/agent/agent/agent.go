@@ -24,7 +24,9 @@ import (
 	"github.com/contrail-go/contrail/internal/agent/controller"
 	"github.com/contrail-go/contrail/internal/agent/dataplane"
 	"github.com/contrail-go/contrail/internal/agent/portapi"
+	"github.com/contrail-go/contrail/internal/model"
 	"github.com/contrail-go/contrail/internal/packet/xmpp"
+	"github.com/contrail-go/contrail/internal/sandesh/generator"
 )
 
 // Config configures an agent.
@@ -39,8 +41,17 @@ type Config struct {
 	UnderlayDev string
 	// ControlNodes are up to two control nodes, "ip:port".
 	ControlNodes []string
-	// Collectors are kept for the analytics generator (not used yet).
+	// Collectors are the analytics collectors of the configuration (the
+	// generator that talks to them is Reporter).
 	Collectors []string
+	// Reporter, when set, gets what the agent reports to analytics
+	// (report.go): the VrouterAgent and UveVirtualNetworkAgent UVEs, the
+	// control-node connections of its NodeStatus and the flow records.
+	// Nil: nothing is reported.
+	Reporter *generator.Generator
+	// Report is what the VrouterAgent UVE says of the configuration, and
+	// how often the UVEs are recomputed.
+	Report ReportConfig
 	// PortAPI is the port API's listen address; "" means portapi.DefaultAddr,
 	// "none" disables it. PortListener, when set, is used instead.
 	PortAPI      string
@@ -84,11 +95,17 @@ type Config struct {
 	MetadataUpstream string
 	MetadataSecret   string
 	MetadataListen   netip.AddrPort
-	// NoDHCP and NoFirewall leave out the DHCP server and the firewall
-	// (security groups, ACLs, floating-IP NAT).
-	NoDHCP, NoFirewall bool
-	Logger             *slog.Logger
-	Registry           *prometheus.Registry
+	// DNSListen is where the DNS proxy for the VMs' DNS service address
+	// listens (default 0.0.0.0:8053: on each port's own gateway address;
+	// VMs' queries to port 53 are redirected there). DNSUpstream lists the
+	// resolvers it forwards to ("ip:port"; default: /etc/resolv.conf).
+	DNSListen   netip.AddrPort
+	DNSUpstream []string
+	// NoDHCP, NoDNS and NoFirewall leave out the DHCP server, the DNS
+	// proxy and the firewall (security groups, ACLs, floating-IP NAT).
+	NoDHCP, NoDNS, NoFirewall bool
+	Logger                    *slog.Logger
+	Registry                  *prometheus.Registry
 }
 
 func (c *Config) setDefaults() {
@@ -127,6 +144,9 @@ func (c *Config) setDefaults() {
 	}
 	if !c.MetadataListen.IsValid() {
 		c.MetadataListen = netip.AddrPortFrom(netip.IPv4Unspecified(), 8097)
+	}
+	if !c.DNSListen.IsValid() {
+		c.DNSListen = netip.AddrPortFrom(netip.IPv4Unspecified(), 8053)
 	}
 }
 
@@ -175,6 +195,16 @@ type Agent struct {
 	cpKick  chan struct{}
 	dpKick  chan struct{}
 	extKick chan struct{}
+
+	// The port API's own: its netlink socket (portLinks), so that port
+	// adds do not queue behind the dataplane's dumps of every link, and
+	// the times of the latest port adds (burst), under addMu rather
+	// than mu.
+	portNL     *netlink.Handle
+	portNLOnce sync.Once
+	addMu      sync.Mutex
+	recentAdds []time.Time
+	validateMu sync.Mutex
 }
 
 // portEntry is a stored port and what became of it.
@@ -247,8 +277,11 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	now := time.Now()
-	for _, p := range a.store.List() {
+	for _, p := range a.store.AllPorts() { // POST /port and POST /vm ports
 		a.ports[p.ID] = &portEntry{port: p, added: now, state: "restored"}
+		if p.Disabled {
+			a.setPortLink(p) // a disabled port stays down across restarts
+		}
 	}
 	if s, err := a.loadState(); err != nil {
 		a.log.Warn("previous dataplane state not usable", "err", err)
@@ -261,7 +294,8 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a.m = newMetrics(cfg.Registry, a)
 	a.api = &portapi.Server{Store: a.store, Addr: cfg.PortAPI, Log: cfg.Logger.With("component", "portapi"),
-		Validate: a.validatePort, Apply: a.applyPort, Remove: a.removePort, Added: a.portAdded}
+		Validate: a.validatePort, Apply: a.applyPort, Remove: a.removePort, Added: a.portAdded,
+		Describe: a.describePort, VMConfig: a.vmConfig}
 	if err := a.ext.open(a); err != nil {
 		a.close()
 		return nil, err
@@ -276,6 +310,9 @@ func (a *Agent) close() {
 	}
 	if a.nl != nil {
 		a.nl.Close()
+	}
+	if a.portNL != nil {
+		a.portNL.Close()
 	}
 	if a.ownNS {
 		a.ns.Close()
@@ -339,6 +376,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.ext.start(ctx, a)
 	defer a.ext.wait()
+	if a.cfg.Reporter != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.reportLoop(ctx) }()
+	}
 	// Take over the kernel state of a previous run at once (removes what
 	// a crashed run leaked, keeps forwarding what it had).
 	a.kickDP()
@@ -463,25 +504,56 @@ func (a *Agent) anyPeerUpLocked() bool {
 
 func (a *Agent) validatePort(p portapi.Port) error {
 	if p.Type != portapi.TypeRemote {
-		l, err := a.nl.LinkByName(p.SystemName)
+		l, err := a.portLinks().LinkByName(p.SystemName)
 		if err != nil {
 			return fmt.Errorf("%w: system-name: device %q does not exist on this host", portapi.ErrBadRequest, p.SystemName)
 		}
 		// Bring the device up now: the kernel may take up to a second to
 		// start passing traffic on a link that just came up, and that
-		// runs in parallel with the rest of the programming.
-		if l.Attrs().Flags&net.FlagUp == 0 {
-			_ = a.nl.LinkSetUp(l)
+		// runs in parallel with the rest of the programming. A port
+		// added disabled is set down by applyPort.
+		if l.Attrs().Flags&net.FlagUp == 0 && !p.Disabled {
+			_ = a.portLinks().LinkSetUp(l)
 		}
 	}
+	check := func(vmi *model.Object) error {
+		if vmi.Type != "virtual-machine-interface" {
+			return fmt.Errorf("%w: id: %s is a %s, not a virtual-machine-interface", portapi.ErrBadRequest, p.ID, vmi.Type)
+		}
+		if p.VNID != "" {
+			for _, r := range vmi.Refs["virtual_network_refs"] {
+				if r.UUID != "" && r.UUID != p.VNID {
+					return fmt.Errorf("%w: vn-id: %s is not the network of virtual-machine-interface %s (%s)",
+						portapi.ErrBadRequest, p.VNID, p.ID, r.UUID)
+				}
+			}
+		}
+		return nil
+	}
+	// One validation at a time takes the agent's lock: concurrent port
+	// adds would otherwise pile up on it with the dataplane and control
+	// loops (a lock convoy on a busy host). Only the wait for a VMI's
+	// config, below, runs without this order.
+	a.validateMu.Lock()
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	if !a.anyPeerUpLocked() {
+		a.mu.Unlock()
+		a.validateMu.Unlock()
 		// Headless: no config can come; accept the port, as the
 		// original does, and program it when its config arrives.
 		a.log.Info("port accepted while no control node is connected", "port", p.ID)
 		return nil
 	}
+	// The usual case, the VMI's config is here: no need to subscribe to
+	// the VM's config ahead of the port, nor to wait.
+	if vmi := a.db.getUUID(p.ID); vmi != nil {
+		err := check(vmi)
+		a.mu.Unlock()
+		a.validateMu.Unlock()
+		return err
+	}
+	a.validateMu.Unlock()
+	defer a.mu.Unlock()
 	a.pendVMs[p.InstanceID]++
 	defer func() {
 		if a.pendVMs[p.InstanceID]--; a.pendVMs[p.InstanceID] <= 0 {
@@ -493,20 +565,8 @@ func (a *Agent) validatePort(p portapi.Port) error {
 	stop := time.AfterFunc(a.cfg.PortConfigWait, func() { a.mu.Lock(); a.cond.Broadcast(); a.mu.Unlock() })
 	defer stop.Stop()
 	for {
-		vmi := a.db.getUUID(p.ID)
-		if vmi != nil {
-			if vmi.Type != "virtual-machine-interface" {
-				return fmt.Errorf("%w: id: %s is a %s, not a virtual-machine-interface", portapi.ErrBadRequest, p.ID, vmi.Type)
-			}
-			if p.VNID != "" {
-				for _, r := range vmi.Refs["virtual_network_refs"] {
-					if r.UUID != "" && r.UUID != p.VNID {
-						return fmt.Errorf("%w: vn-id: %s is not the network of virtual-machine-interface %s (%s)",
-							portapi.ErrBadRequest, p.VNID, p.ID, r.UUID)
-					}
-				}
-			}
-			return nil
+		if vmi := a.db.getUUID(p.ID); vmi != nil {
+			return check(vmi)
 		}
 		if time.Now().After(deadline) {
 			if a.cfgPeer != nil && a.configSyncedLocked() {
@@ -526,36 +586,61 @@ func (a *Agent) validatePort(p portapi.Port) error {
 func (a *Agent) applyPort(p portapi.Port) error {
 	a.mu.Lock()
 	e := a.ports[p.ID]
+	wasDisabled := e != nil && e.port.Disabled
 	if e == nil || !reflect.DeepEqual(e.port, p) {
 		a.ports[p.ID] = &portEntry{port: p, added: time.Now(), state: "added"}
 	}
 	a.mu.Unlock()
+	a.addMu.Lock()
+	a.recentAdds = append(a.recentAdds, time.Now())
+	a.addMu.Unlock()
+	if p.Disabled || wasDisabled {
+		a.setPortLink(p) // PUT /disable-port, /enable-port, or a port added disabled
+	}
 	a.m.portAdds.Inc()
 	a.kick()
 	return nil
 }
+
+// burst reports whether ports are being added in a burst: more than
+// burstAdds in the last burstWindow. It forgets older adds.
+func (a *Agent) burst(now time.Time) bool {
+	a.addMu.Lock()
+	defer a.addMu.Unlock()
+	i := 0
+	for i < len(a.recentAdds) && now.Sub(a.recentAdds[i]) > burstWindow {
+		i++
+	}
+	a.recentAdds = a.recentAdds[i:]
+	return len(a.recentAdds) > burstAdds
+}
+
+// A burst of port adds: more than burstAdds in burstWindow. Adds in a
+// burst are answered without waiting for the dataplane (see portAdded).
+const (
+	burstAdds   = 4
+	burstWindow = 250 * time.Millisecond
+)
 
 // portAdded holds the answer to a port add until the dataplane has
 // processed the port (programmed it, or found why not), at most
 // PortProgramWait: a VM that starts talking when its port add returns
 // then finds its port ready (an unanswered first ARP costs it a second).
 func (a *Agent) portAdded(ctx context.Context, p portapi.Port) {
+	// In a burst of adds nobody waits: the answers would only be spaced
+	// by reconciles, and the orchestrator's parallel adds with them (8
+	// clients waiting for one reconcile each add at most 8 ports per
+	// reconcile). A burst is told by the recent rate of adds, not by the
+	// ports still pending, which a fast reconcile keeps low (and which
+	// took a scan of every port per add).
+	if a.burst(time.Now()) {
+		return
+	}
 	deadline := time.Now().Add(a.cfg.PortProgramWait)
 	stop := time.AfterFunc(a.cfg.PortProgramWait, func() { a.mu.Lock(); a.cond.Broadcast(); a.mu.Unlock() })
 	defer stop.Stop()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	// In a burst of adds (several ports pending) nobody waits: the
-	// answers would only be spaced by reconciles.
-	pending := 0
-	for _, e := range a.ports {
-		if e.state == "added" {
-			pending++
-		}
-	}
-	if pending > 4 {
-		return
-	}
 	for ctx.Err() == nil && time.Now().Before(deadline) {
 		e := a.ports[p.ID]
 		if e == nil || e.port != p {

@@ -17,18 +17,25 @@ import (
 // cpLoop keeps every control-node session in step with the ports: config
 // subscriptions, routing-instance subscriptions and published routes.
 func (a *Agent) cpLoop(ctx context.Context) {
+	var took time.Duration
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-a.cpKick:
 		}
+		// Gather changes for the debounce, and for at least twice what the
+		// last sync took: a sync walks every port under the agent's lock,
+		// and in a burst of port adds (each one kicks) back-to-back syncs
+		// would keep the adds waiting for the lock.
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(a.cfg.Debounce):
+		case <-time.After(max(a.cfg.Debounce, 2*took)):
 		}
+		start := time.Now()
 		a.syncControl()
+		took = time.Since(start)
 	}
 }
 

@@ -95,8 +95,10 @@
 //     advertise MACs of the network (there are no EVPN inclusive-multicast
 //     routes). l2_l3 networks are routed (L3) only; their EVPN routes are
 //     published but not used.
-//   - IPv6: inet6 routes are published, not installed; one IPv4 address per
-//     port is programmed (the lowest).
+//   - IPv6: inet6 routes are published and installed (dual-stack and
+//     IPv6-only ports, see the dataplane package); one address per family
+//     per port is programmed (the lowest), in a subnet with a gateway. No
+//     DHCPv6 or router advertisements: VMs get their IPv6 address elsewhere.
 //   - ECMP: one next hop per received route (the lowest address).
 //   - Metadata proxy and flows are not wired yet; Snh_FetchAllFlowRecords
 //     answers an empty list. Collectors are only stored.

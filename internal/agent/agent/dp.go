@@ -268,25 +268,50 @@ func (a *Agent) planLocked(devs map[string]bool) *dpPlan {
 			}
 			continue
 		}
-		if len(v.ips) == 0 {
-			plan.portErr[id] = "no IPv4 address (IPv6 forwarding is not supported by this dataplane)"
-			continue
+		// The first address of each family, if it is in a subnet with
+		// a gateway; a port needs one of them.
+		var ip4, ip6 netip.Addr
+		var bad []string
+		for _, fam := range [][]netip.Addr{v.ips, v.ip6s} {
+			if len(fam) == 0 {
+				continue
+			}
+			if usableAddr(v.vn, fam[0]) {
+				if fam[0].Is4() {
+					ip4 = fam[0]
+				} else {
+					ip6 = fam[0]
+				}
+				continue
+			}
+			bad = append(bad, fmt.Sprintf("address %v is in no subnet with a gateway of network %s", fam[0], v.vn.name))
 		}
-		sn, ok := v.vn.subnetOf(v.ips[0])
-		if !ok || !sn.gw.Is4() || !sn.prefix.Contains(sn.gw) {
-			plan.portErr[id] = fmt.Sprintf("address %v is in no subnet with a gateway of network %s", v.ips[0], v.vn.name)
+		if !ip4.IsValid() && !ip6.IsValid() {
+			if len(bad) == 0 {
+				bad = append(bad, "no IP address")
+			}
+			plan.portErr[id] = strings.Join(bad, "; ")
 			continue
 		}
 		if !addNet(v.vn) {
 			plan.portErr[id] = fmt.Sprintf("network %s: VNI %d clashes with another network's table", v.vn.name, v.vn.vni)
 			continue
 		}
+		for _, b := range bad {
+			// Dual stack with one family unusable: the other is
+			// programmed.
+			plan.skipped = append(plan.skipped, fmt.Sprintf("port %s: %s", name, b))
+		}
 		portNames[name] = true
-		st.Ports = append(st.Ports, dataplane.Port{Name: name, MAC: v.mac, IP: v.ips[0], Network: v.vn.name})
+		st.Ports = append(st.Ports, dataplane.Port{Name: name, MAC: v.mac, IP: ip4, IP6: ip6, Network: v.vn.name})
 		if local[v.vn.name] == nil {
 			local[v.vn.name] = map[netip.Addr]bool{}
 		}
-		local[v.vn.name][v.ips[0]] = true
+		for _, ip := range []netip.Addr{ip4, ip6} {
+			if ip.IsValid() {
+				local[v.vn.name][ip] = true
+			}
+		}
 		for _, f := range v.fips {
 			if len(f.vn.subnets) > 0 {
 				addNet(f.vn)
@@ -307,7 +332,7 @@ func (a *Agent) planLocked(devs map[string]bool) *dpPlan {
 			continue
 		}
 		for _, s := range vn.subnets {
-			if s.prefix.Addr().Is4() && s.gw.Is4() && s.prefix.Contains(s.gw) {
+			if subnetUsable(s) {
 				dn.Subnets = append(dn.Subnets, dataplane.Subnet{Prefix: s.prefix.Masked(), Gateway: s.gw})
 			}
 		}
@@ -325,16 +350,18 @@ func (a *Agent) planLocked(devs map[string]bool) *dpPlan {
 		if vn.mode == modeL2 {
 			continue
 		}
-		node := xmpp.ItemsNode(xmpp.FamilyInet, vn.ri)
 		seen := map[netip.Prefix]bool{}
 		var sources []map[string]xmpp.Entry
-		for _, p := range a.peers {
-			if p.up && p.routes != nil {
-				sources = append(sources, p.routes[node])
+		for _, fam := range []xmpp.Family{xmpp.FamilyInet, xmpp.FamilyInet6} {
+			node := xmpp.ItemsNode(fam, vn.ri)
+			for _, p := range a.peers {
+				if p.up && p.routes != nil {
+					sources = append(sources, p.routes[node])
+				}
 			}
-		}
-		for _, s := range a.stale {
-			sources = append(sources, s[node])
+			for _, s := range a.stale {
+				sources = append(sources, s[node])
+			}
 		}
 		for _, src := range sources {
 			ids := make([]string, 0, len(src))
@@ -350,13 +377,13 @@ func (a *Agent) planLocked(devs map[string]bool) *dpPlan {
 					}
 					continue
 				}
-				if seen[rr.Prefix] || (rr.Prefix.Bits() == 32 && local[vn.name][rr.Prefix.Addr()]) {
+				if seen[rr.Prefix] || (rr.Prefix.IsSingleIP() && local[vn.name][rr.Prefix.Addr()]) {
 					continue
 				}
 				if rr.TunnelEndpoint == a.cfg.TunnelIP {
 					// Another local network's port, leaked into this one.
 					other, ok := vnis[rr.VNI]
-					if !ok || rr.Prefix.Bits() != 32 || !local[other][rr.Prefix.Addr()] {
+					if !ok || !rr.Prefix.IsSingleIP() || !local[other][rr.Prefix.Addr()] {
 						plan.skipped = append(plan.skipped, fmt.Sprintf("%s %s: next hop is this host but no local port has the address", vn.ri, id))
 						continue
 					}
@@ -439,15 +466,29 @@ func (plan *dpPlan) remoteMACs(a *Agent, vn *vnView, localMACs map[string]bool) 
 	}
 }
 
-// remoteRoute turns a received inet entry into a dataplane route, or says
-// why it is not one ("local" for the agent's own routes).
+// usableAddr reports whether ip is in a subnet of vn with a gateway.
+func usableAddr(vn *vnView, ip netip.Addr) bool {
+	sn, ok := vn.subnetOf(ip)
+	return ok && subnetUsable(sn)
+}
+
+// subnetUsable reports whether s has a gateway of its family inside it
+// (an IPAM without a gateway has "0.0.0.0" or "::").
+func subnetUsable(s subnetView) bool {
+	a := s.prefix.Addr()
+	return s.prefix.IsValid() && !a.Is4In6() && s.gw.IsValid() && s.gw.Is4() == a.Is4() && s.prefix.Contains(s.gw)
+}
+
+// remoteRoute turns a received inet or inet6 entry into a dataplane route,
+// or says why it is not one ("local" for the agent's own routes). Next
+// hops (tunnel endpoints) are IPv4 in both families.
 func (a *Agent) remoteRoute(vn *vnView, e xmpp.Entry, vnis map[uint32]string) (dataplane.RemoteRoute, string) {
 	ue, ok := e.(*xmpp.UnicastEntry)
 	if !ok {
 		return dataplane.RemoteRoute{}, "not an inet entry"
 	}
 	pfx, err := netip.ParsePrefix(ue.NLRI.Address)
-	if err != nil || !pfx.Addr().Is4() {
+	if err != nil || pfx.Addr().Is4In6() || ue.NLRI.AF == xmpp.AFIPv4 && !pfx.Addr().Is4() || ue.NLRI.AF == xmpp.AFIPv6 && !pfx.Addr().Is6() {
 		return dataplane.RemoteRoute{}, fmt.Sprintf("bad prefix %q", ue.NLRI.Address)
 	}
 	var best *xmpp.NextHop

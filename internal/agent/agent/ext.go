@@ -18,6 +18,7 @@ import (
 	"github.com/contrail-go/contrail/internal/agent/flows"
 	"github.com/contrail-go/contrail/internal/agent/security"
 	"github.com/contrail-go/contrail/internal/agent/services"
+	"github.com/contrail-go/contrail/internal/model"
 	"github.com/contrail-go/contrail/internal/packet/xmpp"
 )
 
@@ -31,6 +32,8 @@ type extensions struct {
 	flowTab  *flows.Table
 	meta     *services.Metadata
 	metaSet  map[string]string
+	dns      *services.DNS
+	dnsSet   map[string]services.DNSPort
 	dhcpSet  map[string]services.PortInfo
 	lastSec  *security.State
 	secError string
@@ -71,6 +74,19 @@ func (x *extensions) open(a *Agent) error {
 	x.dhcpSet = map[string]services.PortInfo{}
 	x.dhcpErr = map[string]string{}
 	x.metaSet = map[string]string{}
+	x.dnsSet = map[string]services.DNSPort{}
+	if !a.cfg.NoDNS {
+		err := inNamespace(a.ns, func() error {
+			d, err := services.NewDNS(services.DNSConfig{Listen: a.cfg.DNSListen, Upstream: a.cfg.DNSUpstream,
+				Log: a.log.With("component", "dns")})
+			x.dns = d
+			return err
+		})
+		if err != nil {
+			a.log.Warn("DNS proxy not available", "err", err)
+			x.dns = nil
+		}
+	}
 	if a.cfg.MetadataUpstream != "" {
 		err := inNamespace(a.ns, func() error {
 			m, err := services.NewMetadata(services.MetadataConfig{Listen: a.cfg.MetadataListen, Upstream: a.cfg.MetadataUpstream,
@@ -104,13 +120,14 @@ func (x *extensions) openFirewall(a *Agent) error {
 	if a.cfg.NoFirewall {
 		return nil
 	}
-	fw, err := security.New(a.log.With("component", "security"), security.WithNetNS(a.ns), security.WithTunnelDevices(dataplane.DevicePrefix))
+	fw, err := security.New(a.log.With("component", "security"), security.WithNetNS(a.ns), security.WithTunnelDevices(dataplane.DevicePrefix),
+		security.WithDenyLog(denyLogGroup))
 	if err != nil {
 		a.log.Warn("security groups and ACLs not enforced: firewall not available", "err", err)
 		return nil
 	}
 	x.fw = fw
-	ft, err := flows.New(flows.Config{Log: a.log.With("component", "flows"), NetNS: a.ns, Resolve: fw.Resolve})
+	ft, err := flows.New(x.flowConfig(a, denyLogGroup))
 	if err != nil {
 		a.log.Warn("flow records not available", "err", err)
 		return nil
@@ -119,12 +136,31 @@ func (x *extensions) openFirewall(a *Agent) error {
 	return nil
 }
 
+// denyLogGroup is the nflog group (in the agent's namespace) the
+// firewall's deny rules log to and the flow table reads, so that refused
+// connections become deny flow records.
+const denyLogGroup = 0x4354
+
+func (x *extensions) flowConfig(a *Agent, denyGroup uint16) flows.Config {
+	return flows.Config{Log: a.log.With("component", "flows"), NetNS: a.ns, Resolve: x.fw.Resolve, DenyLogGroup: denyGroup}
+}
+
 // start runs what follows the kernel (the flow table) until ctx ends.
 func (x *extensions) start(ctx context.Context, a *Agent) {
 	if x.flowTab == nil {
 		return
 	}
-	if err := x.flowTab.Start(ctx); err != nil {
+	err := x.flowTab.Start(ctx)
+	if err != nil {
+		// Without nflog (no nfnetlink_log) the flow table still records
+		// the connections that were let through.
+		a.log.Warn("denied connections not recorded", "err", err)
+		if ft, nerr := flows.New(x.flowConfig(a, 0)); nerr == nil {
+			x.flowTab = ft
+			err = ft.Start(ctx)
+		}
+	}
+	if err != nil {
 		a.log.Warn("flow records not available", "err", err)
 		x.flowTab = nil
 	}
@@ -154,6 +190,9 @@ func (x *extensions) close() {
 	if x.meta != nil {
 		x.meta.Close()
 	}
+	if x.dns != nil {
+		x.dns.Close()
+	}
 }
 
 // apply brings DHCP and the firewall in line with the programmed ports.
@@ -161,6 +200,7 @@ func (x *extensions) apply(ctx context.Context, a *Agent, plan *dpPlan) {
 	a.mu.Lock()
 	dhcpWant := map[string]services.PortInfo{}
 	metaWant := map[string]metaPort{}
+	dnsWant := map[string]services.DNSPort{}
 	var sec security.State
 	sec.SGMembers = map[int][]netip.Prefix{}
 	sec.VNPrefixes = map[string][]netip.Prefix{}
@@ -178,6 +218,26 @@ func (x *extensions) apply(ctx context.Context, a *Agent, plan *dpPlan) {
 			sec.VNPrefixes[vn.name] = append(sec.VNPrefixes[vn.name], s.prefix.Masked())
 		}
 	}
+	// The rules of a network's or a group's ACLs, computed once per
+	// network or group: finding an object's ACLs walks all its links,
+	// and a network links every port and address in it (1,000 ports in
+	// one network made this quadratic).
+	rulesOf := map[*model.Object][]security.Rule{}
+	aclRules := func(o *model.Object) []security.Rule {
+		if rules, ok := rulesOf[o]; ok {
+			return rules
+		}
+		var out []security.Rule
+		for _, acl := range a.db.linked(o, "access-control-list") {
+			rules, err := security.RulesFromACL(acl)
+			if err != nil {
+				a.log.Debug("ACL entries skipped", "acl", acl.FQNameString(), "err", err)
+			}
+			out = append(out, rules...)
+		}
+		rulesOf[o] = out
+		return out
+	}
 	ids := make([]string, 0, len(plan.views))
 	for id := range plan.views {
 		ids = append(ids, id)
@@ -189,20 +249,22 @@ func (x *extensions) apply(ctx context.Context, a *Agent, plan *dpPlan) {
 			continue
 		}
 		name := v.port.SystemName
-		if len(v.ips) == 0 {
+		if len(v.ips) == 0 && len(v.ip6s) == 0 {
 			continue // an l2 port without an address: nothing to serve or filter
 		}
-		if sn, ok := v.vn.subnetOf(v.ips[0]); ok {
+		if sn, ok := v.vn.subnetOf(firstIP(v.ips)); ok { // DHCP: IPv4 only
 			pi := services.PortInfo{Name: name, MAC: v.mac, Addr: netip.PrefixFrom(v.ips[0], sn.prefix.Bits()), Gateway: sn.gw,
 				Hostname: v.port.DisplayName}
-			if sn.dns.Is4() {
-				pi.DNS = []netip.Addr{sn.dns}
+			x := a.dhcpExtrasFor(v.vn.obj, v.ips[0], sn)
+			pi.DNS, pi.Routes, pi.MTU, pi.Domain = x.dns, x.routes, x.mtu, x.domain
+			if x.proxyDNS && sn.dns.Is4() {
+				dnsWant[name] = services.DNSPort{Name: name, IP: v.ips[0], Hostname: v.port.DisplayName, Domain: x.domain, Server: sn.dns}
 			}
-			if pi.MAC != nil {
+			if pi.MAC != nil && !x.disabled {
 				dhcpWant[name] = pi
 			}
 		}
-		if vmUUID := v.port.InstanceID; vmUUID != "" {
+		if vmUUID := v.port.InstanceID; vmUUID != "" && len(v.ips) > 0 {
 			metaWant[name] = metaPort{vmi: v.port.ID, vm: vmUUID, tenant: v.port.VMProjectID, ip: v.ips[0]}
 		}
 		sp := security.Port{Name: name, VN: v.vn.name, IPs: v.ips, PolicyEnabled: true, HasSGs: len(v.sgs) > 0}
@@ -211,21 +273,9 @@ func (x *extensions) apply(ctx context.Context, a *Agent, plan *dpPlan) {
 			sp.PolicyEnabled = pse
 		}
 		for _, sg := range v.sgs {
-			for _, acl := range a.db.linked(sg, "access-control-list") {
-				rules, err := security.RulesFromACL(acl)
-				if err != nil {
-					a.log.Debug("ACL entries skipped", "acl", acl.FQNameString(), "err", err)
-				}
-				sp.SGRules = append(sp.SGRules, rules...)
-			}
+			sp.SGRules = append(sp.SGRules, aclRules(sg)...)
 		}
-		for _, acl := range a.db.linked(v.vn.obj, "access-control-list") {
-			rules, err := security.RulesFromACL(acl)
-			if err != nil {
-				a.log.Debug("ACL entries skipped", "acl", acl.FQNameString(), "err", err)
-			}
-			sp.VNRules = append(sp.VNRules, rules...)
-		}
+		sp.VNRules = append(sp.VNRules, aclRules(v.vn.obj)...)
 		for _, f := range v.fips {
 			if !f.fixed.IsValid() {
 				continue
@@ -236,8 +286,8 @@ func (x *extensions) apply(ctx context.Context, a *Agent, plan *dpPlan) {
 		}
 		sec.Ports = append(sec.Ports, sp)
 		for _, id := range v.sgID {
-			for _, ip := range v.ips {
-				sec.SGMembers[int(id)] = append(sec.SGMembers[int(id)], netip.PrefixFrom(ip, 32))
+			for _, ip := range append(v.ips[:len(v.ips):len(v.ips)], v.ip6s...) {
+				sec.SGMembers[int(id)] = append(sec.SGMembers[int(id)], netip.PrefixFrom(ip, ip.BitLen()))
 			}
 		}
 	}
@@ -338,6 +388,24 @@ func (x *extensions) apply(ctx context.Context, a *Agent, plan *dpPlan) {
 				continue
 			}
 			x.metaSet[name] = k
+		}
+	}
+	if x.dns != nil {
+		for name := range x.dnsSet {
+			if _, ok := dnsWant[name]; !ok {
+				x.dns.RemovePort(name)
+				delete(x.dnsSet, name)
+			}
+		}
+		for name, dp := range dnsWant {
+			if x.dnsSet[name] == dp {
+				continue
+			}
+			if err := x.dns.SetPort(dp); err != nil {
+				a.log.Warn("DNS proxy not served on port", "port", name, "err", err)
+				continue
+			}
+			x.dnsSet[name] = dp
 		}
 	}
 	if x.fw != nil && (x.lastSec == nil || !reflect.DeepEqual(*x.lastSec, sec)) {

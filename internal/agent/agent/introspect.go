@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/netip"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/contrail-go/contrail/internal/agent/dataplane"
@@ -243,7 +245,14 @@ func (a *Agent) NextHops() []NhInfo {
 		return out
 	}
 	for _, p := range a.applied.Ports {
-		out = append(out, NhInfo{Type: "interface", Device: p.Name, Address: p.IP.String(), Routes: 1})
+		// A dual-stack port is one interface next hop of both families.
+		var addrs []string
+		for _, ip := range []netip.Addr{p.IP, p.IP6} {
+			if ip.IsValid() {
+				addrs = append(addrs, ip.String())
+			}
+		}
+		out = append(out, NhInfo{Type: "interface", Device: p.Name, Address: strings.Join(addrs, ","), Routes: len(addrs)})
 	}
 	vniOf := map[string]uint32{}
 	for _, n := range a.applied.Networks {

@@ -132,6 +132,19 @@ func TestSecurityGroupsEnforced(t *testing.T) {
 			t.Fatalf("vm1 -> vm2 UDP 7777 passed a group that allows only TCP 22: %q", got)
 		}
 	}
+	// The refused connection is a deny flow record (the firewall's deny
+	// log read by the flow table).
+	waitFor(t, "a deny flow record of the refused UDP", 5*time.Second, func() bool {
+		if h.agent.ext.flowTab == nil {
+			return false
+		}
+		for _, r := range h.agent.ext.flowTab.Snapshot() {
+			if r.Action == "deny" && r.Dst.Port() == 7777 {
+				return true
+			}
+		}
+		return false
+	})
 	// Allow UDP 7777 in: it passes.
 	if err := c.api.Update(context.Background(), "security-group", sg.UUID(), client.Object{
 		"security_group_entries": map[string]any{"policy_rule": []any{sgRule(true, "tcp", 22), sgRule(true, "udp", 7777), sgRule(false, "any", 0)}},

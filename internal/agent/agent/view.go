@@ -285,9 +285,22 @@ func (r *resolver) port(p portapi.Port) *portView {
 		v.err = "waiting for config: no instance-ip"
 		return v
 	}
+	if p.Disabled {
+		// Resolved, but not programmed nor published: no traffic.
+		v.err = disabledReason
+	}
 	return v
 }
 
 func sortAddrs(a []netip.Addr) {
 	sort.Slice(a, func(i, j int) bool { return a[i].Less(a[j]) })
+}
+
+// firstIP is the first of ips, or the zero Addr (in no subnet) when there
+// is none.
+func firstIP(ips []netip.Addr) netip.Addr {
+	if len(ips) == 0 {
+		return netip.Addr{}
+	}
+	return ips[0]
 }

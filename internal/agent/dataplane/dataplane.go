@@ -9,8 +9,10 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
@@ -38,9 +40,21 @@ type Dataplane struct {
 	// Per Reconcile: the links of the namespace, listed once.
 	byName  map[string]netlink.Link
 	byIndex map[int]netlink.Link
-	// Ports whose sysctls were set, by name, with the ifindex they had:
-	// a port seen again with the same index is not checked again.
-	sysctlDone map[string]int
+	// Ports whose sysctls were set, by name, with the ifindex they had
+	// and the families set up: a port seen again with the same index and
+	// families is not checked again.
+	sysctlDone map[string]sysctlMark
+	// raw is a netlink socket in the namespace for the requests the
+	// netlink package cannot make (proxy entries with a protocol).
+	raw *nl.SocketHandle
+	// noV6 is set when the kernel has no IPv6 (ipv6.disable=1): IPv6
+	// objects are then neither listed nor made.
+	noV6 bool
+}
+
+type sysctlMark struct {
+	index  int
+	v4, v6 bool
 }
 
 // New returns a Dataplane working in ns. The handle stays owned by the
@@ -53,11 +67,28 @@ func New(ns netns.NsHandle, log *slog.Logger) (*Dataplane, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netlink handle in namespace %v: %w", ns, err)
 	}
-	return &Dataplane{ns: ns, h: h, log: log, sysctlDone: map[string]int{}}, nil
+	s, err := nl.GetNetlinkSocketAt(ns, netns.None(), unix.NETLINK_ROUTE)
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("netlink socket in namespace %v: %w", ns, err)
+	}
+	d := &Dataplane{ns: ns, h: h, log: log, sysctlDone: map[string]sysctlMark{}, raw: &nl.SocketHandle{Socket: s}}
+	if _, err := d.h.RuleList(netlink.FAMILY_V6); errors.Is(err, unix.EAFNOSUPPORT) {
+		d.noV6 = true
+	}
+	return d, nil
 }
 
-// Close releases the netlink socket. Kernel state is left as it is.
-func (d *Dataplane) Close() { d.h.Close() }
+// Close releases the netlink sockets. Kernel state is left as it is.
+func (d *Dataplane) Close() { d.h.Close(); d.raw.Close() }
+
+// families are the address families the dataplane programs.
+func (d *Dataplane) families() []int {
+	if d.noV6 {
+		return []int{netlink.FAMILY_V4}
+	}
+	return []int{netlink.FAMILY_V4, netlink.FAMILY_V6}
+}
 
 // Reconcile makes the namespace match desired and reports what it changed.
 // It only reads and writes objects it owns (see the package doc). On error
@@ -72,7 +103,7 @@ func (d *Dataplane) Reconcile(ctx context.Context, desired State) (Changes, erro
 		return ch, err
 	}
 	steps := []func(*plan, *Changes) error{
-		d.syncForwarding, d.syncDevices, d.syncBridges, d.syncPorts, d.syncRules, d.syncRoutes, d.syncNeighbors,
+		d.syncForwarding, d.syncDevices, d.syncBridges, d.syncPorts, d.syncRules, d.syncRoutes, d.syncNeighbors, d.syncProxies,
 	}
 	for _, step := range steps {
 		if err := ctx.Err(); err != nil {
@@ -122,14 +153,27 @@ func (d *Dataplane) syncForwarding(p *plan, ch *Changes) error {
 	if len(p.nets) == 0 {
 		return nil // leave forwarding as found when we own nothing
 	}
-	changed, err := ensureSysctl(d.ns, "net/ipv4/ip_forward", "1")
-	if err != nil {
-		return err
+	want := []sysctl{{"net/ipv4/ip_forward", "1"}}
+	if p.v6 {
+		if d.noV6 {
+			return fmt.Errorf("the state has IPv6 but the kernel has no IPv6")
+		}
+		// proxy_ndp of "all", not only of the ports: with it a
+		// unicast neighbor solicitation (a VM's reachability probe)
+		// for a proxied address is answered instead of forwarded.
+		want = append(want, sysctl{"net/ipv6/conf/all/forwarding", "1"}, sysctl{"net/ipv6/conf/all/proxy_ndp", "1"})
 	}
-	if changed {
-		ch.add("set sysctl net.ipv4.ip_forward=1")
+	return d.sysctls(want, ch)
+}
+
+// sysctls applies want in one switch to the namespace and records the
+// values it changed.
+func (d *Dataplane) sysctls(want []sysctl, ch *Changes) error {
+	changed, err := ensureSysctls(d.ns, want)
+	for _, c := range changed {
+		ch.add("set sysctl %s=%s", strings.ReplaceAll(c.key, "/", "."), c.value)
 	}
-	return nil
+	return err
 }
 
 // syncDevices creates, fixes and deletes the VXLAN devices.
@@ -259,10 +303,17 @@ func vxlanMatches(l *netlink.Vxlan, n *netPlan, p *plan, underlayIndex int) bool
 }
 
 // ownedAddr reports whether a is a gateway address the dataplane added:
-// an IPv4 /32 carrying the IFA_F_NOPREFIXROUTE flag.
+// an IPv4 /32 or IPv6 /128 carrying the IFA_F_NOPREFIXROUTE flag.
 func ownedAddr(a netlink.Addr) bool {
 	ones, bits := a.Mask.Size()
-	return a.IP.To4() != nil && ones == 32 && bits == 32 && a.Flags&unix.IFA_F_NOPREFIXROUTE != 0
+	host := ones == bits && (bits == 32 && a.IP.To4() != nil || bits == 128 && a.IP.To4() == nil)
+	return host && a.Flags&unix.IFA_F_NOPREFIXROUTE != 0
+}
+
+// addrOf is the address of a as a netip.Addr, IPv4 unmapped.
+func addrOf(ip net.IP) netip.Addr {
+	a, _ := netip.AddrFromSlice(ip)
+	return a.Unmap()
 }
 
 // forgetSysctls drops the sysctl memory of links that are no longer ports.
@@ -278,22 +329,36 @@ func (d *Dataplane) forgetSysctls(p *plan) {
 	}
 }
 
-// syncPorts brings the ports up, gives each its gateway address and turns
-// on proxy ARP. Gateway addresses on links that are no longer ports are
-// removed.
+// syncPorts sets the sysctls of the ports, brings them up and gives each
+// the gateway addresses of its subnets. Gateway addresses on links that are
+// no longer ports are removed.
 func (d *Dataplane) syncPorts(p *plan, ch *Changes) error {
 	d.forgetSysctls(p)
-	wantAddr := map[string]netip.Addr{}
+	type portAddr struct {
+		port string
+		addr netip.Addr
+	}
+	want := map[portAddr]bool{}
 	for _, pt := range p.ports {
-		if !pt.net.l2 {
-			wantAddr[pt.name] = pt.gateway
+		if pt.net.l2 {
+			continue
+		}
+		if pt.ip.IsValid() {
+			want[portAddr{pt.name, pt.gateway}] = true
+		}
+		if pt.ip6.IsValid() {
+			want[portAddr{pt.name, pt.gateway6}] = true
 		}
 	}
-	addrs, err := dump(func() ([]netlink.Addr, error) { return d.h.AddrList(nil, netlink.FAMILY_V4) })
+	fam := netlink.FAMILY_ALL
+	if d.noV6 {
+		fam = netlink.FAMILY_V4
+	}
+	addrs, err := dump(func() ([]netlink.Addr, error) { return d.h.AddrList(nil, fam) })
 	if err != nil {
 		return fmt.Errorf("list addresses: %w", err)
 	}
-	haveAddr := map[string]bool{}
+	have := map[portAddr]bool{}
 	for _, a := range addrs {
 		if !ownedAddr(a) {
 			continue
@@ -302,33 +367,29 @@ func (d *Dataplane) syncPorts(p *plan, ch *Changes) error {
 		if !ok {
 			continue // link vanished meanwhile
 		}
-		ip, _ := netip.AddrFromSlice(a.IP.To4())
-		name := l.Attrs().Name
-		if gw, ok := wantAddr[name]; ok && gw == ip && !haveAddr[name] {
-			haveAddr[name] = true
+		k := portAddr{l.Attrs().Name, addrOf(a.IP)}
+		if want[k] && !have[k] {
+			have[k] = true
 			continue
 		}
 		if err := d.h.AddrDel(l, &a); err != nil {
-			return fmt.Errorf("delete address %v from %s: %w", ip, name, err)
+			return fmt.Errorf("delete address %v from %s: %w", k.addr, k.port, err)
 		}
-		ch.add("delete address %v/32 dev %s", ip, name)
+		ch.add("delete address %v/%d dev %s", k.addr, k.addr.BitLen(), k.port)
 	}
 	for _, pt := range p.ports {
 		l, err := d.link(pt.name)
 		if err != nil {
 			return fmt.Errorf("port %q: %w", pt.name, err)
 		}
-		if l.Attrs().Flags&net.FlagUp == 0 {
-			if err := d.h.LinkSetUp(l); err != nil {
-				return fmt.Errorf("set port %s up: %w", pt.name, err)
-			}
-			ch.add("set port %s up", pt.name)
-		}
 		master := ""
 		if m, ok := d.byIndex[l.Attrs().MasterIndex]; ok && l.Attrs().MasterIndex != 0 {
 			master = m.Attrs().Name
 		}
 		if pt.net.l2 {
+			if err := d.linkUp(l, "port", ch); err != nil {
+				return err
+			}
 			if master != pt.net.bridge {
 				br, err := d.link(pt.net.bridge)
 				if err != nil {
@@ -347,94 +408,145 @@ func (d *Dataplane) syncPorts(p *plan, ch *Changes) error {
 			}
 			ch.add("set port %s nomaster", pt.name)
 		}
-		if !haveAddr[pt.name] {
+		// Sysctls before the port comes up: with accept_dad=0 its
+		// IPv6 link-local address is usable at once (the kernel sends
+		// no neighbor solicitation from a tentative one).
+		mark := sysctlMark{index: l.Attrs().Index, v4: pt.ip.IsValid(), v6: pt.ip6.IsValid()}
+		if old, ok := d.sysctlDone[pt.name]; !ok || old.index != mark.index || mark.v4 && !old.v4 || mark.v6 && !old.v6 {
+			if err := d.sysctls(portSysctls(pt), ch); err != nil {
+				return fmt.Errorf("port %q: %w", pt.name, err)
+			}
+			if ok && old.index == mark.index {
+				mark.v4, mark.v6 = mark.v4 || old.v4, mark.v6 || old.v6
+			}
+			d.sysctlDone[pt.name] = mark
+		}
+		if err := d.linkUp(l, "port", ch); err != nil {
+			return err
+		}
+		for _, gw := range []netip.Addr{pt.gateway, pt.gateway6} {
+			if !gw.IsValid() || have[portAddr{pt.name, gw}] {
+				continue
+			}
 			a := &netlink.Addr{
-				IPNet: &net.IPNet{IP: net.IP(pt.gateway.AsSlice()), Mask: net.CIDRMask(32, 32)},
+				IPNet: &net.IPNet{IP: net.IP(gw.AsSlice()), Mask: net.CIDRMask(gw.BitLen(), gw.BitLen())},
 				Flags: unix.IFA_F_NOPREFIXROUTE,
 			}
-			if err := d.h.AddrAdd(l, a); err != nil {
-				return fmt.Errorf("add gateway address %v to port %s: %w", pt.gateway, pt.name, err)
+			if gw.Is6() {
+				a.Flags |= unix.IFA_F_NODAD
 			}
-			ch.add("add address %v/32 dev %s", pt.gateway, pt.name)
+			if err := d.h.AddrAdd(l, a); err != nil {
+				return fmt.Errorf("add gateway address %v to port %s: %w", gw, pt.name, err)
+			}
+			ch.add("add address %v/%d dev %s", gw, gw.BitLen(), pt.name)
 		}
-		if d.sysctlDone[pt.name] == l.Attrs().Index {
-			continue
-		}
-		changed, err := ensureSysctl(d.ns, "net/ipv4/conf/"+pt.name+"/proxy_arp", "1")
-		if err != nil {
-			return fmt.Errorf("port %q: %w", pt.name, err)
-		}
-		if changed {
-			ch.add("set sysctl net.ipv4.conf.%s.proxy_arp=1", pt.name)
-		}
-		// Proxied ARP answers are delayed by a random part of
-		// proxy_delay (0.8 s by default); VMs ARP for every address of
-		// their subnet, so answer at once.
-		changed, err = ensureSysctl(d.ns, "net/ipv4/neigh/"+pt.name+"/proxy_delay", "0")
-		if err != nil {
-			return fmt.Errorf("port %q: %w", pt.name, err)
-		}
-		if changed {
-			ch.add("set sysctl net.ipv4.neigh.%s.proxy_delay=0", pt.name)
-		}
-		d.sysctlDone[pt.name] = l.Attrs().Index
 	}
 	return nil
 }
 
+// portSysctls are the sysctls of an L3 port.
+func portSysctls(pt portPlan) []sysctl {
+	var out []sysctl
+	if pt.ip.IsValid() {
+		// Proxied ARP answers are delayed by a random part of
+		// proxy_delay (0.8 s by default); VMs ARP for every address of
+		// their subnet, so answer at once.
+		out = append(out, sysctl{"net/ipv4/conf/" + pt.name + "/proxy_arp", "1"},
+			sysctl{"net/ipv4/neigh/" + pt.name + "/proxy_delay", "0"})
+	}
+	if pt.ip6.IsValid() {
+		// IPv6 on, no DAD (the gateway address and the link-local one
+		// are usable at once), no router advertisements taken from
+		// the VM, forwarding and proxy NDP without delay.
+		c := "net/ipv6/conf/" + pt.name + "/"
+		out = append(out, sysctl{c + "disable_ipv6", "0"}, sysctl{c + "accept_dad", "0"}, sysctl{c + "accept_ra", "0"},
+			sysctl{c + "forwarding", "1"}, sysctl{c + "proxy_ndp", "1"},
+			sysctl{"net/ipv6/neigh/" + pt.name + "/proxy_delay", "0"})
+	}
+	return out
+}
+
+// linkUp sets l up unless it is.
+func (d *Dataplane) linkUp(l netlink.Link, what string, ch *Changes) error {
+	if l.Attrs().Flags&net.FlagUp != 0 {
+		return nil
+	}
+	if err := d.h.LinkSetUp(l); err != nil {
+		return fmt.Errorf("set %s %s up: %w", what, l.Attrs().Name, err)
+	}
+	ch.add("set %s %s up", what, l.Attrs().Name)
+	return nil
+}
+
 type ruleKey struct {
-	iif   string
-	table int
+	family int
+	iif    string
+	table  int
 }
 
 // syncRules keeps one "iif <dev> lookup <table>" rule per port and per
-// VXLAN device, all at RulePriority.
+// VXLAN device, all at RulePriority, for IPv4 and IPv6 alike: a port with
+// no IPv6 address still has its IPv6 rule, so that its IPv6 traffic meets
+// the unreachable default of its table rather than the main table.
 func (d *Dataplane) syncRules(p *plan, ch *Changes) error {
 	want := map[ruleKey]bool{}
-	for _, n := range p.nets {
-		if !n.l2 {
-			want[ruleKey{n.dev, n.table}] = true
+	for _, fam := range d.families() {
+		for _, n := range p.nets {
+			if !n.l2 {
+				want[ruleKey{fam, n.dev, n.table}] = true
+			}
 		}
-	}
-	for _, pt := range p.ports {
-		if !pt.net.l2 {
-			want[ruleKey{pt.name, pt.net.table}] = true
+		for _, pt := range p.ports {
+			if !pt.net.l2 {
+				want[ruleKey{fam, pt.name, pt.net.table}] = true
+			}
 		}
-	}
-	rules, err := dump(func() ([]netlink.Rule, error) { return d.h.RuleList(netlink.FAMILY_V4) })
-	if err != nil {
-		return fmt.Errorf("list rules: %w", err)
 	}
 	have := map[ruleKey]bool{}
-	for _, r := range rules {
-		if r.Priority != RulePriority {
-			continue
+	for _, fam := range d.families() {
+		rules, err := dump(func() ([]netlink.Rule, error) { return d.h.RuleList(fam) })
+		if err != nil {
+			return fmt.Errorf("list rules: %w", err)
 		}
-		k := ruleKey{r.IifName, r.Table}
-		if want[k] && !have[k] && r.Src == nil && r.Dst == nil && r.OifName == "" && r.Mark == 0 {
-			have[k] = true
-			continue
+		for _, r := range rules {
+			if r.Priority != RulePriority {
+				continue
+			}
+			k := ruleKey{fam, r.IifName, r.Table}
+			if want[k] && !have[k] && r.Src == nil && r.Dst == nil && r.OifName == "" && r.Mark == 0 {
+				have[k] = true
+				continue
+			}
+			r.Family = fam
+			if err := d.h.RuleDel(&r); err != nil {
+				return fmt.Errorf("delete rule iif %s lookup %d: %w", r.IifName, r.Table, err)
+			}
+			ch.add("delete %srule priority %d iif %s lookup %d", famPrefix(fam), RulePriority, r.IifName, r.Table)
 		}
-		if err := d.h.RuleDel(&r); err != nil {
-			return fmt.Errorf("delete rule iif %s lookup %d: %w", r.IifName, r.Table, err)
-		}
-		ch.add("delete rule priority %d iif %s lookup %d", RulePriority, r.IifName, r.Table)
 	}
 	for _, k := range sortedRuleKeys(want) {
 		if have[k] {
 			continue
 		}
 		r := netlink.NewRule()
-		r.Family = netlink.FAMILY_V4
+		r.Family = k.family
 		r.Priority = RulePriority
 		r.IifName = k.iif
 		r.Table = k.table
 		if err := d.h.RuleAdd(r); err != nil {
-			return fmt.Errorf("add rule iif %s lookup %d: %w", k.iif, k.table, err)
+			return fmt.Errorf("add %srule iif %s lookup %d: %w", famPrefix(k.family), k.iif, k.table, err)
 		}
-		ch.add("add rule priority %d iif %s lookup %d", RulePriority, k.iif, k.table)
+		ch.add("add %srule priority %d iif %s lookup %d", famPrefix(k.family), RulePriority, k.iif, k.table)
 	}
 	return nil
+}
+
+// famPrefix marks the IPv6 objects in change lines ("add -6 rule ...").
+func famPrefix(fam int) string {
+	if fam == netlink.FAMILY_V6 {
+		return "-6 "
+	}
+	return ""
 }
 
 // routeKey identifies a route by the fields the dataplane sets.
@@ -465,8 +577,10 @@ func (d *Dataplane) syncRoutes(p *plan, ch *Changes) error {
 		if n.l2 {
 			continue
 		}
-		k := routeKey{table: n.table, dst: netip.MustParsePrefix("0.0.0.0/0"), typ: unix.RTN_UNREACHABLE, metric: unreachableMetric}
-		want[k] = routeWant{k, fmt.Sprintf("unreachable default table %d", n.table)}
+		for _, fam := range d.families() {
+			k := routeKey{table: n.table, dst: defaultRoute(fam), typ: unix.RTN_UNREACHABLE, metric: unreachableMetric}
+			want[k] = routeWant{k, fmt.Sprintf("%sunreachable default table %d", famPrefix(fam), n.table)}
+		}
 		if len(n.subnets) > 0 {
 			// Each subnet out of the VXLAN device via the subnet's
 			// own address, which never resolves there: addresses
@@ -483,8 +597,10 @@ func (d *Dataplane) syncRoutes(p *plan, ch *Changes) error {
 				routed[r.prefix] = true
 			}
 			for _, sn := range n.subnets {
-				if routed[sn] {
-					continue // a route of the whole subnet wins
+				if routed[sn] || sn.Addr().Is6() {
+					// A route of the whole subnet wins; IPv6 has no
+					// proxy for a whole subnet (see syncProxies).
+					continue
 				}
 				k := routeKey{table: n.table, dst: sn, gw: sn.Addr(), dev: vx, typ: unix.RTN_UNICAST}
 				want[k] = routeWant{k, fmt.Sprintf("%v via %v dev %s onlink table %d", sn, sn.Addr(), n.dev, n.table)}
@@ -496,7 +612,7 @@ func (d *Dataplane) syncRoutes(p *plan, ch *Changes) error {
 				if err != nil {
 					return err
 				}
-				k := routeKey{table: n.table, dst: r.prefix, dev: idx, typ: unix.RTN_UNICAST}
+				k := routeKey{table: n.table, dst: r.prefix, dev: idx, typ: unix.RTN_UNICAST, metric: unicastMetric(r.prefix.Addr())}
 				want[k] = routeWant{k, fmt.Sprintf("%v dev %s table %d", r.prefix, r.port, n.table)}
 				continue
 			}
@@ -504,7 +620,7 @@ func (d *Dataplane) syncRoutes(p *plan, ch *Changes) error {
 			if err != nil {
 				return err
 			}
-			k := routeKey{table: n.table, dst: r.prefix, gw: r.nexthop, dev: vx, typ: unix.RTN_UNICAST}
+			k := routeKey{table: n.table, dst: r.prefix, gw: r.nexthop, dev: vx, typ: unix.RTN_UNICAST, metric: unicastMetric(r.prefix.Addr())}
 			want[k] = routeWant{k, fmt.Sprintf("%v via %v dev %s onlink table %d", r.prefix, r.nexthop, r.dev, n.table)}
 		}
 	}
@@ -516,14 +632,23 @@ func (d *Dataplane) syncRoutes(p *plan, ch *Changes) error {
 		if err != nil {
 			return err
 		}
-		k := routeKey{table: pt.net.table, dst: netip.PrefixFrom(pt.ip, 32), dev: idx, typ: unix.RTN_UNICAST}
-		want[k] = routeWant{k, fmt.Sprintf("%v/32 dev %s table %d", pt.ip, pt.name, pt.net.table)}
+		for _, ip := range []netip.Addr{pt.ip, pt.ip6} {
+			if !ip.IsValid() {
+				continue
+			}
+			k := routeKey{table: pt.net.table, dst: netip.PrefixFrom(ip, ip.BitLen()), dev: idx, typ: unix.RTN_UNICAST, metric: unicastMetric(ip)}
+			want[k] = routeWant{k, fmt.Sprintf("%v dev %s table %d", k.dst, pt.name, pt.net.table)}
+		}
 	}
-	routes, err := dump(func() ([]netlink.Route, error) {
-		return d.h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
-	})
-	if err != nil {
-		return fmt.Errorf("list routes: %w", err)
+	var routes []netlink.Route
+	for _, fam := range d.families() {
+		rs, err := dump(func() ([]netlink.Route, error) {
+			return d.h.RouteListFiltered(fam, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+		})
+		if err != nil {
+			return fmt.Errorf("list routes: %w", err)
+		}
+		routes = append(routes, rs...)
 	}
 	have := map[routeKey]bool{}
 	for _, r := range routes {
@@ -563,7 +688,9 @@ func (d *Dataplane) syncRoutes(p *plan, ch *Changes) error {
 			r.Flags = int(netlink.FLAG_ONLINK)
 		default:
 			r.LinkIndex = k.dev
-			r.Scope = netlink.SCOPE_LINK
+			if k.dst.Addr().Is4() {
+				r.Scope = netlink.SCOPE_LINK
+			}
 		}
 		if err := d.h.RouteAdd(r); err != nil {
 			return fmt.Errorf("add route %s: %w", want[k].desc, err)
@@ -576,19 +703,35 @@ func (d *Dataplane) syncRoutes(p *plan, ch *Changes) error {
 func keyOfRoute(r netlink.Route) routeKey {
 	k := routeKey{table: r.Table, typ: r.Type, metric: r.Priority}
 	if r.Dst != nil {
-		a, _ := netip.AddrFromSlice(r.Dst.IP)
 		ones, _ := r.Dst.Mask.Size()
-		k.dst = netip.PrefixFrom(a.Unmap(), ones)
+		k.dst = netip.PrefixFrom(addrOf(r.Dst.IP), ones)
 	} else {
-		k.dst = netip.MustParsePrefix("0.0.0.0/0")
+		k.dst = defaultRoute(r.Family)
 	}
 	if r.Type == unix.RTN_UNICAST {
 		k.dev = r.LinkIndex
 		if r.Gw != nil {
-			k.gw, _ = netip.AddrFromSlice(r.Gw.To4())
+			k.gw = addrOf(r.Gw)
 		}
 	}
 	return k
+}
+
+// defaultRoute is the default prefix of an address family.
+func defaultRoute(fam int) netip.Prefix {
+	if fam == netlink.FAMILY_V6 {
+		return netip.MustParsePrefix("::/0")
+	}
+	return netip.MustParsePrefix("0.0.0.0/0")
+}
+
+// unicastMetric is the metric the kernel reports for a unicast route to a
+// destination of a's family added with metric 0.
+func unicastMetric(a netip.Addr) int {
+	if a.Is6() {
+		return metric6
+	}
+	return 0
 }
 
 // syncNeighbors keeps the permanent ARP entries (next hop -> MAC) and the
@@ -648,16 +791,20 @@ func (d *Dataplane) syncNeighbors(p *plan, ch *Changes) error {
 }
 
 func (d *Dataplane) syncARP(dev string, idx int, want map[netip.Addr]string, ch *Changes) error {
-	neighs, err := dump(func() ([]netlink.Neigh, error) { return d.h.NeighList(idx, netlink.FAMILY_V4) })
-	if err != nil {
-		return fmt.Errorf("list neighbors of %s: %w", dev, err)
+	var neighs []netlink.Neigh
+	for _, fam := range d.families() {
+		ns, err := dump(func() ([]netlink.Neigh, error) { return d.h.NeighList(idx, fam) })
+		if err != nil {
+			return fmt.Errorf("list neighbors of %s: %w", dev, err)
+		}
+		neighs = append(neighs, ns...)
 	}
 	have := map[netip.Addr]bool{}
 	for _, nb := range neighs {
-		if nb.State&netlink.NUD_PERMANENT == 0 {
+		if nb.State&netlink.NUD_PERMANENT == 0 || nb.Flags&netlink.NTF_PROXY != 0 {
 			continue
 		}
-		ip, _ := netip.AddrFromSlice(nb.IP.To4())
+		ip := addrOf(nb.IP)
 		if m, ok := want[ip]; ok && m == nb.HardwareAddr.String() {
 			have[ip] = true
 			continue
@@ -672,7 +819,11 @@ func (d *Dataplane) syncARP(dev string, idx int, want map[netip.Addr]string, ch 
 			continue
 		}
 		mac, _ := net.ParseMAC(want[ip])
-		nb := &netlink.Neigh{LinkIndex: idx, Family: netlink.FAMILY_V4, State: netlink.NUD_PERMANENT,
+		fam := netlink.FAMILY_V4
+		if ip.Is6() {
+			fam = netlink.FAMILY_V6
+		}
+		nb := &netlink.Neigh{LinkIndex: idx, Family: fam, State: netlink.NUD_PERMANENT,
 			IP: net.IP(ip.AsSlice()), HardwareAddr: mac}
 		if err := d.h.NeighSet(nb); err != nil {
 			return fmt.Errorf("add neighbor %v lladdr %s dev %s: %w", ip, mac, dev, err)
@@ -784,6 +935,9 @@ func sortedRuleKeys(m map[ruleKey]bool) []ruleKey {
 		ks = append(ks, k)
 	}
 	slices.SortFunc(ks, func(a, b ruleKey) int {
+		if a.family != b.family {
+			return a.family - b.family
+		}
 		if c := cmpStr(a.iif, b.iif); c != 0 {
 			return c
 		}

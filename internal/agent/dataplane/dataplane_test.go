@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -52,6 +53,25 @@ func TestCompileRejects(t *testing.T) {
 		{"gateway outside subnet", func(s *State) {
 			s.Networks[0].Subnets[0].Gateway = netip.MustParseAddr("10.2.0.1")
 		}, "gateway"},
+		{"ipv6 subnet with an IPv4 gateway", func(s *State) {
+			s.Networks[0].Subnets = append(s.Networks[0].Subnets, Subnet{Prefix: netip.MustParsePrefix("2001:db8::/64"), Gateway: netip.MustParseAddr("10.1.1.1")})
+		}, "gateway"},
+		{"port without address", func(s *State) {
+			s.Ports = []Port{{Name: "p", Network: "A"}}
+		}, "no address"},
+		{"ipv6-only port outside subnets", func(s *State) {
+			s.Ports = []Port{{Name: "p", IP6: netip.MustParseAddr("2001:db8::3"), Network: "A"}}
+		}, "in no subnet"},
+		{"ipv4 address as IP6", func(s *State) {
+			s.Ports = []Port{{Name: "p", IP6: netip.MustParseAddr("10.1.1.3"), Network: "A"}}
+		}, "not IPv6"},
+		{"ipv6-only port", func(s *State) {
+			s.Networks[0].Subnets = append(s.Networks[0].Subnets, Subnet{Prefix: netip.MustParsePrefix("2001:db8::/64"), Gateway: netip.MustParseAddr("2001:db8::1")})
+			s.Ports = []Port{{Name: "p", IP6: netip.MustParseAddr("2001:db8::3"), Network: "A"}}
+		}, ""},
+		{"ipv6 route with an IPv6 endpoint", func(s *State) {
+			s.Remote = []RemoteRoute{{Network: "A", Prefix: netip.MustParsePrefix("2001:db8::4/128"), TunnelEndpoint: netip.MustParseAddr("2001:db8:ff::2")}}
+		}, "IPv4 tunnel endpoint"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -289,7 +309,12 @@ func TestTwoHostsTwoTenants(t *testing.T) {
 
 func hasRule(t *testing.T, n *testNS, prio int, iif string, table int) bool {
 	t.Helper()
-	rules, err := n.h.RuleList(netlink.FAMILY_V4)
+	return hasRuleFamily(t, n, netlink.FAMILY_V4, prio, iif, table)
+}
+
+func hasRuleFamily(t *testing.T, n *testNS, fam, prio int, iif string, table int) bool {
+	t.Helper()
+	rules, err := n.h.RuleList(fam)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,11 +326,16 @@ func hasRule(t *testing.T, n *testNS, prio int, iif string, table int) bool {
 	return false
 }
 
+// countRoutes counts the IPv4 and IPv6 routes of every table that match.
 func countRoutes(t *testing.T, n *testNS, match func(netlink.Route) bool) int {
 	t.Helper()
-	routes, err := n.h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
-	if err != nil {
-		t.Fatal(err)
+	var routes []netlink.Route
+	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		rs, err := n.h.RouteListFiltered(fam, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			t.Fatal(err)
+		}
+		routes = append(routes, rs...)
 	}
 	c := 0
 	for _, r := range routes {
@@ -327,19 +357,24 @@ func assertNothingOurs(t *testing.T, n *testNS) {
 			t.Errorf("%s: device %s left", n.name, l.Attrs().Name)
 		}
 	}
-	rules, err := n.h.RuleList(netlink.FAMILY_V4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range rules {
-		if r.Priority == RulePriority {
-			t.Errorf("%s: rule iif %s lookup %d left", n.name, r.IifName, r.Table)
+	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		rules, err := n.h.RuleList(fam)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rules {
+			if r.Priority == RulePriority {
+				t.Errorf("%s: rule (family %d) iif %s lookup %d left", n.name, fam, r.IifName, r.Table)
+			}
 		}
 	}
 	if c := countRoutes(t, n, func(r netlink.Route) bool { return isOwnedTable(r.Table) }); c != 0 {
 		t.Errorf("%s: %d routes left in owned tables", n.name, c)
 	}
-	addrs, err := n.h.AddrList(nil, netlink.FAMILY_V4)
+	if ps := ownedProxies(t, n); len(ps) != 0 {
+		t.Errorf("%s: proxy neighbors left: %v", n.name, ps)
+	}
+	addrs, err := n.h.AddrList(nil, netlink.FAMILY_ALL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -525,4 +560,29 @@ func TestL2Network(t *testing.T) {
 	if _, err := h1.h.LinkByName("cbr300"); err == nil {
 		t.Error("bridge cbr300 left")
 	}
+}
+
+// ownedProxies lists the proxy entries marked as ours in n, as
+// "<addr> dev <name>".
+func ownedProxies(t *testing.T, n *testNS) []string {
+	t.Helper()
+	d, err := New(n.ns, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	es, err := d.listProxies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range es {
+		name := fmt.Sprint(e.dev)
+		if l, err := n.h.LinkByIndex(e.dev); err == nil {
+			name = l.Attrs().Name
+		}
+		out = append(out, fmt.Sprintf("%v dev %s", e.addr, name))
+	}
+	slices.Sort(out)
+	return out
 }

@@ -144,13 +144,13 @@ func (n *testNS) up(t *testing.T, dev, cidr string) {
 	}
 }
 
-// echoServer answers every UDP datagram on port 7777 with ident, from
-// inside n. It stops in t.Cleanup.
+// echoServer answers every UDP datagram (IPv4 or IPv6) on port 7777 with
+// ident, from inside n. It stops in t.Cleanup.
 func (n *testNS) echoServer(t *testing.T, ident string) {
 	t.Helper()
 	var pc net.PacketConn
 	err := inNS(n.ns, func() (err error) {
-		pc, err = net.ListenPacket("udp4", ":7777")
+		pc, err = net.ListenPacket("udp", ":7777")
 		return err
 	})
 	if err != nil {
@@ -178,7 +178,7 @@ func (n *testNS) probe(t *testing.T, dst string, wait time.Duration) string {
 	t.Helper()
 	var c *net.UDPConn
 	err := inNS(n.ns, func() (err error) {
-		c, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(dst), 7777)))
+		c, err = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(dst), 7777)))
 		return err
 	})
 	if err != nil {
@@ -213,13 +213,15 @@ func (n *testNS) dump() string {
 	for _, l := range links {
 		fmt.Fprintf(&b, "link %s %s\n", l.Attrs().Name, l.Type())
 	}
-	rules, _ := n.h.RuleList(netlink.FAMILY_V4)
-	for _, r := range rules {
-		fmt.Fprintf(&b, "rule %d iif %s table %d\n", r.Priority, r.IifName, r.Table)
-	}
-	routes, _ := n.h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{}, netlink.RT_FILTER_TABLE)
-	for _, r := range routes {
-		fmt.Fprintf(&b, "route %v\n", r)
+	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		rules, _ := n.h.RuleList(fam)
+		for _, r := range rules {
+			fmt.Fprintf(&b, "rule %d iif %s table %d\n", r.Priority, r.IifName, r.Table)
+		}
+		routes, _ := n.h.RouteListFiltered(fam, &netlink.Route{}, netlink.RT_FILTER_TABLE)
+		for _, r := range routes {
+			fmt.Fprintf(&b, "route %v\n", r)
+		}
 	}
 	return b.String()
 }

@@ -25,14 +25,22 @@ const (
 	RulePriority = 20000
 	// VXLANPort is the UDP destination port of the tunnels.
 	VXLANPort = 4789
+	// ProxyProtocol is the protocol (NDA_PROTOCOL) of the IPv6 proxy
+	// neighbor entries ("ip -6 neigh add proxy <addr> dev <port> protocol
+	// 222") the dataplane adds: it marks them as owned.
+	ProxyProtocol = 222
 	// unreachableMetric is the metric of the catch-all route that closes
 	// each network table, so lookups never fall through to the main table.
 	unreachableMetric = 0x7fffffff
+	// metric6 is the metric of the IPv6 unicast routes: the kernel gives
+	// IPv6 routes added without one 1024, so they are added with it
+	// explicitly and recognised by it.
+	metric6 = 1024
 )
 
 // State is the desired dataplane of one compute host.
 type State struct {
-	TunnelIP    netip.Addr // IPv4 source of the VXLAN tunnels
+	TunnelIP    netip.Addr // IPv4 source of the VXLAN tunnels (the underlay is IPv4)
 	UnderlayDev string     // device the tunnels are sent on
 	Networks    []Network
 	Ports       []Port
@@ -61,23 +69,28 @@ type Network struct {
 	L2 bool
 }
 
-// Subnet is an IPv4 subnet of a network and the gateway address the
-// dataplane answers for on the network's ports.
+// Subnet is an IPv4 or IPv6 subnet of a network and the gateway address
+// (of the same family, inside the subnet) the dataplane answers for on
+// the network's ports.
 type Subnet struct {
 	Prefix  netip.Prefix
 	Gateway netip.Addr
 }
 
 // Port is a local VM interface. Name is the host side of a veth or a tap
-// device, created by someone else before it appears in the state.
+// device, created by someone else before it appears in the state. A port
+// of an L3 network needs IP, IP6 or both (dual stack), each inside a
+// subnet of the network of its family.
 type Port struct {
 	Name    string
 	MAC     net.HardwareAddr // informational; the dataplane does not program it
-	IP      netip.Addr
+	IP      netip.Addr       // IPv4 address, or the zero Addr
+	IP6     netip.Addr       // IPv6 address, or the zero Addr
 	Network string
 }
 
 // RemoteRoute is a prefix reachable through a VXLAN tunnel to another host.
+// The prefix is IPv4 or IPv6; the tunnel endpoint is IPv4.
 type RemoteRoute struct {
 	Network        string
 	Prefix         netip.Prefix
@@ -92,7 +105,8 @@ type RemoteRoute struct {
 	//
 	// A route whose TunnelEndpoint is State.TunnelIP (another local
 	// network's VM leaked into this network) is routed to the local port
-	// of that VNI with the prefix's address (it must be a /32 of one).
+	// of that VNI with the prefix's address (it must be a /32 or /128 of
+	// one).
 	VNI uint32
 	// MAC is the inner destination MAC address. The zero value means
 	// RouterMAC(TunnelEndpoint), the MAC this dataplane gives its own VXLAN
@@ -151,6 +165,12 @@ type plan struct {
 	underlay string
 	nets     map[string]*netPlan // by network name
 	ports    []portPlan
+	// v6 is set when the state has IPv6 (a subnet, port address or
+	// route): IPv6 forwarding and proxy NDP are then turned on.
+	v6 bool
+	// proxies are the IPv6 addresses each port answers neighbor
+	// solicitations for, by port name.
+	proxies map[string][]netip.Addr
 }
 
 type netPlan struct {
@@ -176,10 +196,13 @@ type fdbPair struct {
 }
 
 type portPlan struct {
-	name    string
-	ip      netip.Addr
-	gateway netip.Addr
-	net     *netPlan
+	name     string
+	ip       netip.Addr
+	gateway  netip.Addr
+	ip6      netip.Addr
+	gateway6 netip.Addr
+	subnet6  netip.Prefix // the subnet of ip6
+	net      *netPlan
 }
 
 type remotePlan struct {
@@ -194,7 +217,7 @@ type remotePlan struct {
 // compile validates desired and flattens it. An empty state (no networks,
 // ports or routes) needs no tunnel IP or underlay device.
 func compile(s State) (*plan, error) {
-	p := &plan{tunnelIP: s.TunnelIP, underlay: s.UnderlayDev, nets: map[string]*netPlan{}}
+	p := &plan{tunnelIP: s.TunnelIP, underlay: s.UnderlayDev, nets: map[string]*netPlan{}, proxies: map[string][]netip.Addr{}}
 	if len(s.Networks) > 0 {
 		if !s.TunnelIP.Is4() {
 			return nil, fmt.Errorf("tunnel IP %v: must be an IPv4 address", s.TunnelIP)
@@ -227,8 +250,12 @@ func compile(s State) (*plan, error) {
 			tables[t] = n.Name
 		}
 		for _, sn := range n.Subnets {
-			if !sn.Prefix.Addr().Is4() || !sn.Gateway.Is4() || !sn.Prefix.Contains(sn.Gateway) {
-				return nil, fmt.Errorf("network %q: subnet %v gateway %v: need IPv4 gateway inside the subnet", n.Name, sn.Prefix, sn.Gateway)
+			a := sn.Prefix.Addr()
+			if !sn.Prefix.IsValid() || a.Is4In6() || !sn.Gateway.IsValid() || sn.Gateway.Is4() != a.Is4() || !sn.Prefix.Contains(sn.Gateway) {
+				return nil, fmt.Errorf("network %q: subnet %v gateway %v: need a gateway of the subnet's family inside the subnet", n.Name, sn.Prefix, sn.Gateway)
+			}
+			if a.Is6() && !n.L2 {
+				p.v6 = true
 			}
 		}
 		subnets[n.Name] = n.Subnets
@@ -256,20 +283,31 @@ func compile(s State) (*plan, error) {
 			p.ports = append(p.ports, portPlan{name: pt.Name, ip: pt.IP, net: np})
 			continue
 		}
-		if !pt.IP.Is4() {
+		if !pt.IP.IsValid() && !pt.IP6.IsValid() {
+			return nil, fmt.Errorf("port %q: no address", pt.Name)
+		}
+		if pt.IP.IsValid() && !pt.IP.Is4() {
 			return nil, fmt.Errorf("port %q: IP %v is not IPv4", pt.Name, pt.IP)
 		}
-		var gw netip.Addr
+		if pt.IP6.IsValid() && (!pt.IP6.Is6() || pt.IP6.Is4In6()) {
+			return nil, fmt.Errorf("port %q: IP6 %v is not IPv6", pt.Name, pt.IP6)
+		}
+		pp := portPlan{name: pt.Name, ip: pt.IP, ip6: pt.IP6, net: np}
 		for _, sn := range subnets[pt.Network] {
-			if sn.Prefix.Contains(pt.IP) {
-				gw = sn.Gateway
-				break
+			if pt.IP.IsValid() && !pp.gateway.IsValid() && sn.Prefix.Contains(pt.IP) {
+				pp.gateway = sn.Gateway
+			}
+			if pt.IP6.IsValid() && !pp.gateway6.IsValid() && sn.Prefix.Contains(pt.IP6) {
+				pp.gateway6, pp.subnet6 = sn.Gateway, sn.Prefix.Masked()
 			}
 		}
-		if !gw.IsValid() {
+		if pt.IP.IsValid() && !pp.gateway.IsValid() {
 			return nil, fmt.Errorf("port %q: IP %v is in no subnet of network %q", pt.Name, pt.IP, pt.Network)
 		}
-		p.ports = append(p.ports, portPlan{name: pt.Name, ip: pt.IP, gateway: gw, net: np})
+		if pt.IP6.IsValid() && !pp.gateway6.IsValid() {
+			return nil, fmt.Errorf("port %q: IP6 %v is in no subnet of network %q", pt.Name, pt.IP6, pt.Network)
+		}
+		p.ports = append(p.ports, pp)
 	}
 	for _, r := range s.Remote {
 		np, ok := p.nets[r.Network]
@@ -279,8 +317,11 @@ func compile(s State) (*plan, error) {
 		if np.l2 {
 			return nil, fmt.Errorf("remote route %v: network %q is l2", r.Prefix, r.Network)
 		}
-		if !r.Prefix.IsValid() || !r.Prefix.Addr().Is4() || !r.TunnelEndpoint.Is4() {
-			return nil, fmt.Errorf("remote route %v in %q: prefix and tunnel endpoint %v must be IPv4", r.Prefix, r.Network, r.TunnelEndpoint)
+		if !r.Prefix.IsValid() || r.Prefix.Addr().Is4In6() || !r.TunnelEndpoint.Is4() {
+			return nil, fmt.Errorf("remote route %v in %q: need an IPv4 or IPv6 prefix and an IPv4 tunnel endpoint (%v)", r.Prefix, r.Network, r.TunnelEndpoint)
+		}
+		if r.Prefix.Addr().Is6() {
+			p.v6 = true
 		}
 		if r.VNI >= 1<<24 {
 			return nil, fmt.Errorf("remote route %v in %q: VNI %d out of range", r.Prefix, r.Network, r.VNI)
@@ -294,7 +335,7 @@ func compile(s State) (*plan, error) {
 			}
 			port := ""
 			for _, pt := range p.ports {
-				if pt.net.vni == vni && r.Prefix.Bits() == 32 && pt.ip == r.Prefix.Addr() {
+				if a := r.Prefix.Addr(); pt.net.vni == vni && r.Prefix.IsSingleIP() && (pt.ip == a || pt.ip6 == a) {
 					port = pt.name
 				}
 			}
@@ -339,6 +380,7 @@ func compile(s State) (*plan, error) {
 		}
 		np.fdb = append(np.fdb, fdbPair{mac: m.MAC.String(), ep: m.TunnelEndpoint})
 	}
+	p.planProxies()
 	// Broadcasts of each l2 network go to every endpoint that has its MACs.
 	for _, np := range p.nets {
 		seen := map[netip.Addr]bool{}
@@ -350,4 +392,42 @@ func compile(s State) (*plan, error) {
 		}
 	}
 	return p, nil
+}
+
+// planProxies lists, for each port with an IPv6 address, the addresses it
+// answers neighbor solicitations for: the other addresses of its IPv6
+// subnet that the network's table routes elsewhere, that is the IPv6
+// addresses of the network's other local ports and the /128 routes of
+// the network (remote VMs, leaked local ports). The gateway is an address
+// of the port and needs no entry.
+func (p *plan) planProxies() {
+	byNet := map[*netPlan][]netip.Addr{}
+	for _, pt := range p.ports {
+		if pt.ip6.IsValid() {
+			p.v6 = true
+			byNet[pt.net] = append(byNet[pt.net], pt.ip6)
+		}
+	}
+	for _, n := range p.nets {
+		for _, r := range n.remote {
+			if a := r.prefix.Addr(); a.Is6() && r.prefix.IsSingleIP() {
+				byNet[n] = append(byNet[n], a)
+			}
+		}
+	}
+	for _, pt := range p.ports {
+		if !pt.ip6.IsValid() {
+			continue
+		}
+		seen := map[netip.Addr]bool{pt.ip6: true, pt.gateway6: true}
+		var out []netip.Addr
+		for _, a := range byNet[pt.net] {
+			if !seen[a] && pt.subnet6.Contains(a) {
+				seen[a] = true
+				out = append(out, a)
+			}
+		}
+		slices.SortFunc(out, func(a, b netip.Addr) int { return a.Compare(b) })
+		p.proxies[pt.name] = out
+	}
 }

@@ -9,14 +9,22 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// ensureSysctl sets /proc/sys/<key> to value inside ns and reports whether
-// it had to change it. /proc/sys/net shows the namespace of the thread that
-// opens it, so the work runs on a locked thread switched into ns. If the
-// thread cannot be switched back it is left locked, and Go discards it when
-// the goroutine exits.
-func ensureSysctl(ns netns.NsHandle, key, value string) (bool, error) {
+// sysctl is one /proc/sys/<key> value ("net/ipv4/ip_forward", "1").
+type sysctl struct {
+	key, value string
+}
+
+// ensureSysctls sets each /proc/sys/<key> to its value inside ns and
+// returns those it had to change. It stops at the first error. /proc/sys/net
+// shows the namespace of the thread that opens it, so the work runs on a
+// locked thread switched into ns. If the thread cannot be switched back it
+// is left locked, and Go discards it when the goroutine exits.
+func ensureSysctls(ns netns.NsHandle, want []sysctl) ([]sysctl, error) {
+	if len(want) == 0 {
+		return nil, nil
+	}
 	type result struct {
-		changed bool
+		changed []sysctl
 		err     error
 	}
 	done := make(chan result, 1)
@@ -25,23 +33,30 @@ func ensureSysctl(ns netns.NsHandle, key, value string) (bool, error) {
 		orig, err := netns.Get()
 		if err != nil {
 			runtime.UnlockOSThread()
-			done <- result{err: fmt.Errorf("sysctl %s: current namespace: %w", key, err)}
+			done <- result{err: fmt.Errorf("sysctl: current namespace: %w", err)}
 			return
 		}
 		defer orig.Close()
 		if err := netns.Set(ns); err != nil {
 			runtime.UnlockOSThread()
-			done <- result{err: fmt.Errorf("sysctl %s: enter namespace: %w", key, err)}
+			done <- result{err: fmt.Errorf("sysctl: enter namespace: %w", err)}
 			return
 		}
-		changed, err := setFile("/proc/sys/"+key, value)
-		if err != nil {
-			err = fmt.Errorf("sysctl %s: %w", strings.ReplaceAll(key, "/", "."), err)
+		var r result
+		for _, s := range want {
+			changed, err := setFile("/proc/sys/"+s.key, s.value)
+			if err != nil {
+				r.err = fmt.Errorf("sysctl %s: %w", strings.ReplaceAll(s.key, "/", "."), err)
+				break
+			}
+			if changed {
+				r.changed = append(r.changed, s)
+			}
 		}
 		if netns.Set(orig) == nil {
 			runtime.UnlockOSThread()
 		}
-		done <- result{changed, err}
+		done <- r
 	}()
 	r := <-done
 	return r.changed, r.err

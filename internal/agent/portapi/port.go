@@ -62,7 +62,14 @@ type Port struct {
 	RxVLANID      int      `json:"rx-vlan-id"`
 	TxVLANID      int      `json:"tx-vlan-id"`
 	VhostUserMode int      `json:"vhostuser-mode"` // 0 client, 1 server
-	LinkState     int      `json:"link-state"`     // 0 down, 1 up
+
+	// Disabled is the port's link state, the original's "link-state"
+	// key (0 disabled, 1 enabled; PUT /disable-port and /enable-port
+	// set it). A disabled port stays stored but passes no traffic. In
+	// JSON, link-state is always written; when a request leaves it out
+	// a port is enabled, except a remote port (type 2), as in the
+	// original. The Go zero value is an enabled port.
+	Disabled bool `json:"-"`
 
 	// Optional keys that the original's clients (the CNI plugin,
 	// contrail-vcenter-manager) and the agent's own port files carry.
@@ -107,6 +114,8 @@ const (
 	CodeRejected     = "rejected"      // the Validate hook said no
 	CodeApplyFailed  = "apply_failed"  // the Apply or Remove hook failed
 	CodeInternal     = "internal"      // anything else, e.g. a disk error
+	CodeConflict     = "conflict"      // the port exists in another form (409)
+	CodeUnavailable  = "unavailable"   // not possible yet, retry (503)
 )
 
 // ErrInvalidPort matches every *FieldError with errors.Is.
@@ -138,34 +147,117 @@ func required(field string) *FieldError {
 	return &FieldError{Code: CodeRequired, Field: field, Message: "required"}
 }
 
+// portFields is Port without its methods, so that portWire can embed it.
+type portFields Port
+
+// portWire is the JSON form of a Port: its fields and "link-state".
+type portWire struct {
+	portFields
+	LinkState *int `json:"link-state,omitempty"`
+}
+
+// Link states of the "link-state" key.
+const (
+	LinkDown = 0
+	LinkUp   = 1
+)
+
+// LinkState returns the port's "link-state": LinkUp or LinkDown.
+func (p Port) LinkState() int {
+	if p.Disabled {
+		return LinkDown
+	}
+	return LinkUp
+}
+
+// MarshalJSON writes the port with the original's keys, link-state
+// included.
+func (p Port) MarshalJSON() ([]byte, error) {
+	ls := p.LinkState()
+	return json.Marshal(portWire{portFields: portFields(p), LinkState: &ls})
+}
+
+// UnmarshalJSON reads a port as MarshalJSON writes it, tolerating unknown
+// keys (DecodePort is the strict reader of requests and files).
+func (p *Port) UnmarshalJSON(data []byte) error {
+	w := portWire{portFields: portFields{RxVLANID: VLANNone, TxVLANID: VLANNone}}
+	if err := json.Unmarshal(data, &w); err != nil {
+		return err
+	}
+	q, err := w.port()
+	if err != nil {
+		return err
+	}
+	*p = q
+	return nil
+}
+
+// port applies link-state, or its default, to the decoded fields.
+func (w portWire) port() (Port, error) {
+	p := Port(w.portFields)
+	switch {
+	case w.LinkState == nil:
+		p.Disabled = p.Type == TypeRemote // the original's default
+	case *w.LinkState == LinkDown:
+		p.Disabled = true
+	case *w.LinkState == LinkUp:
+		p.Disabled = false
+	default:
+		return Port{}, invalid(FieldLinkState, "%d is not 0 (down) or 1 (up)", *w.LinkState)
+	}
+	return p, nil
+}
+
 // DecodePort reads one JSON port from r, refusing unknown keys, trailing
 // data and bodies over MaxBodySize, and returns it normalized. Left-out
 // VLAN ids default to VLANNone. Every error is a *FieldError.
 func DecodePort(r io.Reader) (Port, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxBodySize+1))
+	data, err := readBody(r)
 	if err != nil {
-		return Port{}, &FieldError{Code: CodeMalformed, Message: "reading body: " + err.Error()}
-	}
-	if len(data) > MaxBodySize {
-		return Port{}, &FieldError{Code: CodeTooLarge, Message: fmt.Sprintf("body larger than %d bytes", MaxBodySize)}
+		return Port{}, err
 	}
 	return decodePortBytes(data)
 }
 
 func decodePortBytes(data []byte) (Port, error) {
-	if len(bytes.TrimSpace(data)) == 0 {
-		return Port{}, &FieldError{Code: CodeMalformed, Message: "empty body"}
+	w := portWire{portFields: portFields{RxVLANID: VLANNone, TxVLANID: VLANNone}}
+	if err := decodeStrict(data, &w); err != nil {
+		return Port{}, err
 	}
-	p := Port{RxVLANID: VLANNone, TxVLANID: VLANNone}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
-		return Port{}, jsonError(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return Port{}, &FieldError{Code: CodeMalformed, Message: "data after the JSON object"}
+	p, err := w.port()
+	if err != nil {
+		return Port{}, err
 	}
 	return p.Normalize()
+}
+
+// decodeStrict decodes one JSON value from data into v, refusing unknown
+// keys and trailing data. Every error is a *FieldError.
+func decodeStrict(data []byte, v any) error {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return &FieldError{Code: CodeMalformed, Message: "empty body"}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return &FieldError{Code: CodeMalformed, Message: "data after the JSON value"}
+	}
+	return nil
+}
+
+// readBody reads a request body or file of at most MaxBodySize bytes.
+func readBody(r io.Reader) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxBodySize+1))
+	if err != nil {
+		return nil, &FieldError{Code: CodeMalformed, Message: "reading body: " + err.Error()}
+	}
+	if len(data) > MaxBodySize {
+		return nil, &FieldError{Code: CodeTooLarge, Message: fmt.Sprintf("body larger than %d bytes", MaxBodySize)}
+	}
+	return data, nil
 }
 
 // jsonError turns an encoding/json error into a *FieldError.
@@ -177,7 +269,10 @@ func jsonError(err error) *FieldError {
 		if te.Field == "" {
 			return &FieldError{Code: CodeMalformed, Message: "the body must be a JSON object, not " + te.Value}
 		}
-		return invalid(te.Field, "must be a JSON %s, not %s", jsonKind(te.Type.Kind().String()), te.Value)
+		// encoding/json names a promoted field through its embedded
+		// struct (portFields.id): the client knows it as "id".
+		field := strings.TrimPrefix(strings.TrimPrefix(te.Field, "portFields."), "vmFields.")
+		return invalid(field, "must be a JSON %s, not %s", jsonKind(te.Type.Kind().String()), te.Value)
 	case errors.As(err, &se):
 		return &FieldError{Code: CodeMalformed, Message: fmt.Sprintf("bad JSON at byte %d: %v", se.Offset, err)}
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
@@ -246,9 +341,6 @@ func (p Port) Normalize() (Port, error) {
 	}
 	if p.VhostUserMode != 0 && p.VhostUserMode != 1 {
 		return Port{}, invalid(FieldVhostUserMode, "%d is not 0 (client) or 1 (server)", p.VhostUserMode)
-	}
-	if p.LinkState != 0 && p.LinkState != 1 {
-		return Port{}, invalid(FieldLinkState, "%d is not 0 (down) or 1 (up)", p.LinkState)
 	}
 	if p.Plen < 0 || p.Plen > 32 {
 		return Port{}, invalid(FieldPlen, "%d is not an IPv4 prefix length", p.Plen)

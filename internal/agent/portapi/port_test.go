@@ -53,7 +53,7 @@ func TestDecodePortNormalizes(t *testing.T) {
 		ID: testVMI, InstanceID: testVM, VNID: testVN, VMProjectID: testProj,
 		DisplayName: "vm1", IPAddress: "10.0.0.3", IP6Address: "2001:db8::3",
 		Type: TypeVM, SystemName: "tap11111111-22", MACAddress: "02:aa:bb:cc:dd:ee",
-		RxVLANID: -1, TxVLANID: -1, LinkState: 1,
+		RxVLANID: -1, TxVLANID: -1,
 	}
 	if p != want {
 		t.Errorf("got  %+v\nwant %+v", p, want)

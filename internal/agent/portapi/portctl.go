@@ -47,12 +47,16 @@ var portTypes = map[string]PortType{
 }
 
 func portControlUsage(w io.Writer) {
-	fmt.Fprintln(w, `Usage: contrail vrouter-port-control --oper=add|delete --uuid=UUID [options]
+	fmt.Fprintln(w, `Usage: contrail vrouter-port-control --oper=add|delete|enable|disable --uuid=UUID [options]
 
-Adds a port to, or deletes a port from, the vrouter agent's port API.
+Adds a port to, or deletes a port from, the vrouter agent's port API, or
+sets its link state: a disabled port stays configured but passes no
+traffic until it is enabled again.
 
 Options:
-  --oper=add|delete       operation (required)
+  --oper=OPER             add, delete, enable or disable (required, unless
+                          --enable or --disable is given)
+  --enable, --disable     the same as --oper=enable and --oper=disable
   --uuid=UUID             virtual-machine-interface uuid (required)
   --instance_uuid=UUID    virtual-machine uuid (add: required)
   --vn_uuid=UUID          virtual-network uuid
@@ -84,10 +88,13 @@ func RunPortControl(ctx context.Context, args []string, stdout, stderr io.Writer
 		oper, id, vmID, vnID, projID, ip4, ip6, name, mac, tap, ptype, agent string
 		txVLAN, rxVLAN, vhostMode                                            int
 		timeout                                                              time.Duration
+		enable, disable                                                      bool
 	)
 	fs := flag.NewFlagSet("vrouter-port-control", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&oper, "oper", "", "")
+	fs.BoolVar(&enable, "enable", false, "")
+	fs.BoolVar(&disable, "disable", false, "")
 	fs.StringVar(&id, "uuid", "", "")
 	fs.StringVar(&vmID, "instance_uuid", "", "")
 	fs.StringVar(&vnID, "vn_uuid", "", "")
@@ -134,6 +141,18 @@ func RunPortControl(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return usageErr("--agent %q is not an http:// URL", agent)
 	}
+	for _, f := range []struct {
+		set  bool
+		name string
+	}{{enable, "enable"}, {disable, "disable"}} {
+		if !f.set {
+			continue
+		}
+		if oper != "" && oper != f.name {
+			return usageErr("--%s contradicts --oper=%s", f.name, oper)
+		}
+		oper = f.name
+	}
 	if id == "" {
 		return usageErr("--uuid is required")
 	}
@@ -171,10 +190,12 @@ func RunPortControl(ctx context.Context, args []string, stdout, stderr io.Writer
 		method, path = http.MethodPost, "/port"
 	case "delete":
 		method, path = http.MethodDelete, "/port/"+cid
+	case "enable", "disable":
+		method, path = http.MethodPut, "/"+oper+"-port/"+cid
 	case "":
 		return usageErr("--oper is required")
 	default:
-		return usageErr("invalid --oper %q: want add or delete", oper)
+		return usageErr("invalid --oper %q: want add, delete, enable or disable", oper)
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, timeout)

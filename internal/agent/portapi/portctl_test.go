@@ -127,6 +127,9 @@ func TestPortControlUsageErrors(t *testing.T) {
 		{name: "unknown flag", args: []string{"--oper=add", "--colour=red"}, want: "colour"},
 		{name: "bad agent", args: []string{"--oper=delete", "--uuid=" + testVMI, "--agent=ftp://x"}, want: "--agent"},
 		{name: "extra arg", args: []string{"--oper=delete", "--uuid=" + testVMI, "extra"}, want: "unexpected argument"},
+		{name: "enable and disable", args: []string{"--enable", "--disable", "--uuid=" + testVMI}, want: "--disable contradicts --oper=enable"},
+		{name: "disable and add", args: []string{"--oper=add", "--disable", "--uuid=" + testVMI}, want: "--disable contradicts --oper=add"},
+		{name: "enable without uuid", args: []string{"--enable"}, want: "--uuid is required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -151,5 +154,31 @@ func TestPortControlAgentDown(t *testing.T) {
 	code, _, stderr := runCtl(t, "--oper=delete", "--uuid="+testVMI, "--agent=http://"+addr, "--timeout=2s")
 	if code != 1 || !strings.Contains(stderr, "cannot reach the agent") {
 		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestPortControlEnableDisable(t *testing.T) {
+	srv := &Server{Store: mustOpen(t, t.TempDir(), nil)}
+	dp := newDataplane()
+	dp.install(srv)
+	url := startServer(t, srv)
+	if err := srv.Store.Put(testPort(testVMI, "tap0")); err != nil {
+		t.Fatal(err)
+	}
+	// The original's form, then the flag form.
+	if code, _, stderr := runCtl(t, "--oper=disable", "--uuid="+testVMI, "--agent="+url); code != 0 {
+		t.Fatalf("--oper=disable: exit %d: %s", code, stderr)
+	}
+	if p, _ := srv.Store.Get(testVMI); !p.Disabled {
+		t.Error("port not disabled")
+	}
+	if code, _, stderr := runCtl(t, "--enable", "--uuid="+testVMI, "--agent="+url); code != 0 {
+		t.Fatalf("--enable: exit %d: %s", code, stderr)
+	}
+	if p, _ := srv.Store.Get(testVMI); p.Disabled {
+		t.Error("port not enabled")
+	}
+	if code, _, stderr := runCtl(t, "--disable", "--oper=disable", "--uuid="+uuidN(5), "--agent="+url); code != 1 || !strings.Contains(stderr, "not_found") {
+		t.Errorf("disable unknown port: exit %d, stderr %q", code, stderr)
 	}
 }

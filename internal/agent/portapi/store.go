@@ -31,14 +31,49 @@ const (
 // files and removes them: they are what a crash mid-write leaves.
 const tmpPrefix = ".tmp-"
 
+// vmDir is the subdirectory of VM-style ports (POST /vm), as the
+// original's /var/lib/contrail/ports/vm: vm/<vm-uuid>/<vmi-uuid>.
+const vmDir = "vm"
+
 // Store keeps ports in memory and, one JSON file per port named by its
-// uuid, in a directory. It is safe for concurrent use.
+// uuid, in a directory; VM-style ports go to vm/<vm-uuid>/<vmi-uuid>. It is
+// safe for concurrent use.
+//
+// Writes are group-committed, and each is durable before it returns. A
+// change writes its port to a temporary file and fsyncs it, in its own
+// goroutine, in parallel with the other changes; then one commit renames
+// the temporary files of every change ready by then over the ports' files,
+// in the order the changes were queued, and fsyncs each directory once.
+// With many concurrent port adds this turns two fsyncs in a row per port
+// into overlapping file fsyncs and one directory fsync per batch, with
+// the same guarantee: after a crash a port's file holds its old or its
+// new content, and a change that returned is on disk.
 type Store struct {
 	dir string
 	log *slog.Logger
 
 	mu    sync.RWMutex
 	ports map[string]Port
+	vms   map[string]VMPort // by VMI uuid
+
+	qmu        sync.Mutex
+	qcond      *sync.Cond // broadcast when a commit ends or a change is ready
+	queue      []*storeOp
+	committing bool
+}
+
+// storeOp is one change waiting for, or done by, a commit.
+type storeOp struct {
+	dir, name string
+	data      []byte // nil: remove the file
+	rmdir     bool   // remove dir too if it is left empty (a VM's last port)
+	mkdir     bool   // create dir (in its parent) if missing
+	apply     func() // the in-memory change, run under Store.mu once durable
+
+	tmp   string // the prepared temporary file
+	err   error
+	ready bool // prepared: the commit may take it
+	done  bool
 }
 
 // OpenStore creates dir if needed and loads the ports in it (see Load). A
@@ -53,7 +88,8 @@ func OpenStore(dir string, log *slog.Logger) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("portapi: store: %w", err)
 	}
-	s := &Store{dir: dir, log: log, ports: make(map[string]Port)}
+	s := &Store{dir: dir, log: log, ports: make(map[string]Port), vms: make(map[string]VMPort)}
+	s.qcond = sync.NewCond(&s.qmu)
 	if _, err := s.Load(); err != nil {
 		return nil, err
 	}
@@ -103,10 +139,68 @@ func (s *Store) Load() (int, error) {
 		}
 		ports[id] = p
 	}
+	vms := s.loadVMs()
 	s.mu.Lock()
 	s.ports = ports
+	s.vms = vms
 	s.mu.Unlock()
-	return len(ports), nil
+	return len(ports) + len(vms), nil
+}
+
+// loadVMs reads vm/<vm-uuid>/<vmi-uuid>, with the rules of Load.
+func (s *Store) loadVMs() map[string]VMPort {
+	vms := make(map[string]VMPort)
+	top := filepath.Join(s.dir, vmDir)
+	dirs, err := os.ReadDir(top)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			s.log.Error("cannot read VM port directory", keyFile, top, keyErr, err)
+		}
+		return vms
+	}
+	for _, d := range dirs {
+		sub := filepath.Join(top, d.Name())
+		vm, ok := ParseUUID(d.Name())
+		if !d.IsDir() || !ok || vm != d.Name() {
+			s.log.Warn("skipping VM port directory not named by a uuid", keyFile, sub)
+			continue
+		}
+		entries, err := os.ReadDir(sub)
+		if err != nil {
+			s.log.Error("cannot read VM port directory", keyFile, sub, keyErr, err)
+			continue
+		}
+		for _, e := range entries {
+			name := e.Name()
+			path := filepath.Join(sub, name)
+			if strings.HasPrefix(name, tmpPrefix) {
+				if err := os.Remove(path); err != nil {
+					s.log.Warn("cannot remove leftover temporary port file", keyFile, path, keyErr, err)
+				}
+				continue
+			}
+			id, ok := ParseUUID(name)
+			if !e.Type().IsRegular() || !ok || id != name {
+				s.log.Warn("skipping VM port file not named by a uuid", keyFile, path)
+				continue
+			}
+			data, err := os.ReadFile(path)
+			var v VMPort
+			if err == nil {
+				v, err = decodeVMPortBytes(data)
+			}
+			if err != nil {
+				s.log.Error("skipping corrupt VM port file", keyFile, path, keyErr, err)
+				continue
+			}
+			if v.VMIUUID != id || v.VMUUID != vm {
+				s.log.Error("skipping VM port file whose uuids differ from its path", keyFile, path)
+				continue
+			}
+			vms[id] = v
+		}
+	}
+	return vms
 }
 
 func readPortFile(path string) (Port, error) {
@@ -149,77 +243,298 @@ func (s *Store) Len() int {
 // rename, fsync of the directory) and then records it in memory. On error
 // neither the file nor the memory changes.
 func (s *Store) Put(p Port) error {
-	p, err := p.Normalize()
+	op, err := s.enqueuePut(p)
 	if err != nil {
 		return err
 	}
+	return s.wait(op)
+}
+
+// enqueuePut queues the write of p; wait returns its outcome. Changes are
+// committed in the order they are queued.
+func (s *Store) enqueuePut(p Port) (*storeOp, error) {
+	p, err := p.Normalize()
+	if err != nil {
+		return nil, err
+	}
 	data, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
-		return fmt.Errorf("portapi: store: encode %s: %w", p.ID, err)
+		return nil, fmt.Errorf("portapi: store: encode %s: %w", p.ID, err)
 	}
 	data = append(data, '\n')
-	// Writers of one id are serialized so that the last rename matches
-	// the last map update.
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := writeFileAtomic(s.dir, p.ID, data); err != nil {
-		return fmt.Errorf("portapi: store: write %s: %w", p.ID, err)
-	}
-	s.ports[p.ID] = p
-	return nil
+	return s.enqueue(&storeOp{dir: s.dir, name: p.ID, data: data, apply: func() { s.ports[p.ID] = p }}), nil
 }
 
 // Delete removes the port's file and then the port. It returns
 // ErrNotFound for an unknown id.
 func (s *Store) Delete(id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.ports[id]; !ok {
+	s.mu.RLock()
+	_, ok := s.ports[id]
+	s.mu.RUnlock()
+	if !ok {
 		return fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
-	err := os.Remove(filepath.Join(s.dir, id))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("portapi: store: delete %s: %w", id, err)
-	}
-	if err := syncDir(s.dir); err != nil {
-		return fmt.Errorf("portapi: store: delete %s: %w", id, err)
-	}
-	delete(s.ports, id)
-	return nil
+	return s.wait(s.enqueueDelete(id))
 }
 
-// writeFileAtomic replaces dir/name with data so that a reader, or the
-// directory after a crash, holds either the old or the new content.
-func writeFileAtomic(dir, name string, data []byte) (err error) {
-	f, err := os.CreateTemp(dir, tmpPrefix+name+"-*")
+func (s *Store) enqueueDelete(id string) *storeOp {
+	return s.enqueue(&storeOp{dir: s.dir, name: id, apply: func() { delete(s.ports, id) }})
+}
+
+// GetVM returns the VM-style port of the VMI with the given canonical id.
+func (s *Store) GetVM(vmi string) (VMPort, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	v, ok := s.vms[vmi]
+	return v, ok
+}
+
+// ListVM returns the VM-style ports of the VM with the given canonical
+// uuid, or every one for "", sorted by VM and VMI uuid.
+func (s *Store) ListVM(vm string) []VMPort {
+	s.mu.RLock()
+	var out []VMPort
+	for _, v := range s.vms {
+		if vm == "" || v.VMUUID == vm {
+			out = append(out, v)
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b VMPort) int {
+		if c := strings.Compare(a.VMUUID, b.VMUUID); c != 0 {
+			return c
+		}
+		return strings.Compare(a.VMIUUID, b.VMIUUID)
+	})
+	return out
+}
+
+// AllPorts returns every port the agent programs: the ports of POST /port
+// and those of the VM-style ports (VMPort.Port), sorted by id. A VMI that
+// is both (which the server refuses) counts once, as its POST /port port.
+func (s *Store) AllPorts() []Port {
+	s.mu.RLock()
+	out := make([]Port, 0, len(s.ports)+len(s.vms))
+	for _, p := range s.ports {
+		out = append(out, p)
+	}
+	for id, v := range s.vms {
+		if _, ok := s.ports[id]; !ok {
+			out = append(out, v.Port())
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b Port) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// PutVM stores a VM-style port (normalized) like Put.
+func (s *Store) PutVM(v VMPort) error {
+	op, err := s.enqueuePutVM(v)
 	if err != nil {
 		return err
 	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			os.Remove(tmp)
+	return s.wait(op)
+}
+
+func (s *Store) enqueuePutVM(v VMPort) (*storeOp, error) {
+	v, err := v.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("portapi: store: encode %s: %w", v.VMIUUID, err)
+	}
+	data = append(data, '\n')
+	return s.enqueue(&storeOp{dir: filepath.Join(s.dir, vmDir, v.VMUUID), name: v.VMIUUID, data: data, mkdir: true,
+		apply: func() { s.vms[v.VMIUUID] = v }}), nil
+}
+
+// DeleteVM removes a VM-style port; ErrNotFound if unknown.
+func (s *Store) DeleteVM(vmi string) error {
+	v, ok := s.GetVM(vmi)
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrNotFound, vmi)
+	}
+	return s.wait(s.enqueueDeleteVM(v))
+}
+
+func (s *Store) enqueueDeleteVM(v VMPort) *storeOp {
+	return s.enqueue(&storeOp{dir: filepath.Join(s.dir, vmDir, v.VMUUID), name: v.VMIUUID, rmdir: true,
+		apply: func() { delete(s.vms, v.VMIUUID) }})
+}
+
+func (s *Store) enqueue(op *storeOp) *storeOp {
+	s.qmu.Lock()
+	s.queue = append(s.queue, op)
+	s.qmu.Unlock()
+	return op
+}
+
+// wait returns once op is committed, with its error. It commits in two
+// stages. First the caller writes and fsyncs op's temporary file itself,
+// in parallel with other callers. Then the first caller that finds no
+// commit running renames (or removes) the files of every queued change
+// that is ready, in queue order up to the first one still being written,
+// fsyncs their directories once and applies the changes in memory.
+func (s *Store) wait(op *storeOp) error {
+	s.prepare(op)
+	s.qmu.Lock()
+	op.ready = true
+	for !op.done {
+		if s.committing || !s.queue[0].ready {
+			// A commit is running, or an earlier change is still
+			// being written: its caller, or the end of the commit,
+			// wakes us.
+			s.qcond.Wait()
+			continue
 		}
-	}()
-	if _, err = f.Write(data); err != nil {
+		n := 0
+		for n < len(s.queue) && s.queue[n].ready {
+			n++
+		}
+		batch := s.queue[:n:n]
+		s.queue = s.queue[n:]
+		s.committing = true
+		s.qmu.Unlock()
+		s.commit(batch)
+		s.qmu.Lock()
+		s.committing = false
+		for _, o := range batch {
+			o.done = true
+		}
+		s.qcond.Broadcast()
+	}
+	err := op.err
+	s.qmu.Unlock()
+	return err
+}
+
+// prepare writes and fsyncs op's temporary file (nothing for a removal).
+func (s *Store) prepare(op *storeOp) {
+	if op.data == nil {
+		return
+	}
+	if op.mkdir {
+		if err := mkdirIn(op.dir); err != nil {
+			op.err = fmt.Errorf("portapi: store: write %s: %w", op.name, err)
+			return
+		}
+	}
+	f, err := createTemp(op.dir, op.name, op.data)
+	if err == nil {
+		err = f.Sync()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(f.Name())
+		}
+	}
+	if err != nil {
+		op.err = fmt.Errorf("portapi: store: write %s: %w", op.name, err)
+		return
+	}
+	op.tmp = f.Name()
+}
+
+// commit renames or removes the files of a batch of prepared changes, in
+// order, fsyncs the directories, then applies the changes in memory. A
+// change that fails leaves its port as it was in memory.
+func (s *Store) commit(batch []*storeOp) {
+	dirty := map[string]bool{}
+	for _, op := range batch {
+		if op.err != nil {
+			continue
+		}
+		path := filepath.Join(op.dir, op.name)
+		if op.data != nil {
+			if err := os.Rename(op.tmp, path); err != nil {
+				os.Remove(op.tmp)
+				op.err = fmt.Errorf("portapi: store: write %s: %w", op.name, err)
+				continue
+			}
+			if op.mkdir {
+				// Its directory may be new (made by this change or
+				// a failed one): make its entry durable too.
+				dirty[filepath.Dir(op.dir)] = true
+				dirty[filepath.Dir(filepath.Dir(op.dir))] = true
+			}
+		} else if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			op.err = fmt.Errorf("portapi: store: delete %s: %w", op.name, err)
+			continue
+		}
+		dirty[op.dir] = true
+	}
+	s.removeEmptyDirs(batch, dirty)
+	failed := map[string]error{}
+	for d := range dirty {
+		if err := syncDir(d); err != nil && !errors.Is(err, os.ErrNotExist) {
+			failed[d] = err
+		}
+	}
+	s.mu.Lock()
+	for _, op := range batch {
+		if op.err == nil {
+			if err := failed[op.dir]; err != nil {
+				op.err = fmt.Errorf("portapi: store: %s: %w", op.name, err)
+				continue
+			}
+			op.apply()
+		}
+	}
+	s.mu.Unlock()
+}
+
+// removeEmptyDirs removes the directory of a VM whose last port a batch
+// removed, unless a queued change is about to write into it.
+func (s *Store) removeEmptyDirs(batch []*storeOp, dirty map[string]bool) {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	for _, op := range batch {
+		if op.err != nil || !op.rmdir {
+			continue
+		}
+		busy := false
+		for _, q := range s.queue {
+			busy = busy || q.dir == op.dir
+		}
+		// Fails, harmlessly, while the VM has other ports.
+		if !busy && os.Remove(op.dir) == nil {
+			dirty[filepath.Dir(op.dir)] = true
+		}
+	}
+}
+
+// mkdirIn creates dir if missing, its parent (but not the parent's
+// parent) too, so that a removed store directory stays an error.
+func mkdirIn(dir string) error {
+	parent := filepath.Dir(dir)
+	if err := os.Mkdir(parent, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	return nil
+}
+
+// createTemp writes data to a new temporary file in dir, left open.
+func createTemp(dir, name string, data []byte) (*os.File, error) {
+	f, err := os.CreateTemp(dir, tmpPrefix+name+"-*")
+	if err != nil {
+		return nil, err
+	}
+	if _, err = f.Write(data); err == nil {
+		err = f.Chmod(0o644)
+	}
+	if err != nil {
 		f.Close()
-		return err
+		os.Remove(f.Name())
+		return nil, err
 	}
-	if err = f.Chmod(0o644); err != nil {
-		f.Close()
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	return syncDir(dir)
+	return f, nil
 }
 
 func syncDir(dir string) error {

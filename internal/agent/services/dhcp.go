@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -127,27 +126,22 @@ func (d *DHCP) SetPort(p PortInfo) error {
 	if d.closed {
 		return ErrClosed
 	}
+	// One netlink request for this interface (not a dump of every link:
+	// SetPort runs once per port, a thousand times in a burst).
+	link, lerr := d.ns.LinkByName(p.Name)
 	if old, ok := d.ports[p.Name]; ok {
-		ifindex := 0
-		_ = d.ns.Do(func() error {
-			if ifi, err := net.InterfaceByName(p.Name); err == nil {
-				ifindex = ifi.Index
-			}
-			return nil
-		})
 		// A missing interface is left to the port's reader, which waits
 		// for it to come back (see recover).
-		if ifindex == 0 || ifindex == old.socket().Ifindex() {
+		if lerr != nil || link.Index == old.socket().Ifindex() {
 			old.info.Store(&p)
 			return nil
 		}
 		d.stopLocked(p.Name, old)
 	}
-	var conn *rawsock.Conn
-	err = d.ns.Do(func() (err error) {
-		conn, err = rawsock.Listen(p.Name, dhcpwire.ServerPort)
-		return err
-	})
+	if lerr != nil {
+		return fmt.Errorf("services: dhcp port %s: %w", p.Name, lerr)
+	}
+	conn, err := d.listen(p.Name, link)
 	if err != nil {
 		return fmt.Errorf("services: dhcp port %s: %w", p.Name, err)
 	}
@@ -157,6 +151,16 @@ func (d *DHCP) SetPort(p PortInfo) error {
 	go d.serve(dp)
 	d.log.Info("serving port", "port", p.Name, "mac", p.MAC.String(), "addr", p.Addr.String())
 	return nil
+}
+
+// listen opens the port's packet socket on the interface found by
+// LinkByName, in the server's namespace.
+func (d *DHCP) listen(name string, link nsutil.Link) (conn *rawsock.Conn, err error) {
+	err = d.ns.Do(func() (err error) {
+		conn, err = rawsock.ListenIndex(name, link.Index, link.MAC, dhcpwire.ServerPort)
+		return err
+	})
+	return conn, err
 }
 
 // RemovePort stops serving name. Unknown names are ignored.
@@ -269,29 +273,21 @@ func (d *DHCP) recover(dp *dhcpPort, old *rawsock.Conn) bool {
 			return false
 		case <-time.After(200 * time.Millisecond):
 		}
-		var ifi *net.Interface
-		_ = d.ns.Do(func() (err error) {
-			ifi, err = net.InterfaceByName(name)
-			return err
-		})
+		link, err := d.ns.LinkByName(name)
 		switch {
-		case ifi == nil:
+		case err != nil:
 			if !logged {
 				d.log.Info("port interface gone; waiting for it", "port", name)
 				logged = true
 			}
 			continue
-		case ifi.Index == old.Ifindex():
-			if ifi.Flags&net.FlagUp != 0 {
+		case link.Index == old.Ifindex():
+			if link.Up {
 				return true
 			}
 			continue
 		}
-		var conn *rawsock.Conn
-		err := d.ns.Do(func() (err error) {
-			conn, err = rawsock.Listen(name, dhcpwire.ServerPort)
-			return err
-		})
+		conn, err := d.listen(name, link)
 		if err != nil {
 			continue
 		}

@@ -253,12 +253,12 @@ func (d *DNS) listen(dp *dnsPort) error {
 	lc := deviceListenConfig(name)
 	var pc net.PacketConn
 	var ln net.Listener
-	err := d.ns.Do(func() (err error) {
-		ifi, err := net.InterfaceByName(name)
-		if err != nil {
-			return err
-		}
-		dp.ifindex = ifi.Index
+	link, err := d.ns.LinkByName(name)
+	if err != nil {
+		return err
+	}
+	dp.ifindex = link.Index
+	err = d.ns.Do(func() (err error) {
 		if pc, err = lc.ListenPacket(context.Background(), "udp4", d.cfg.Listen.String()); err != nil {
 			return err
 		}

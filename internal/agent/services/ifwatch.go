@@ -58,16 +58,15 @@ func ifindexes(ns *nsutil.NS) map[string]int {
 // the device's index.
 func listenTCPOn(ns *nsutil.NS, dev, addr string) (ln net.Listener, ifindex int, err error) {
 	lc := deviceListenConfig(dev)
+	link, err := ns.LinkByName(dev)
+	if err != nil {
+		return nil, 0, err
+	}
 	err = ns.Do(func() error {
-		ifi, err := net.InterfaceByName(dev)
-		if err != nil {
-			return err
-		}
-		ifindex = ifi.Index
 		ln, err = lc.Listen(context.Background(), "tcp4", addr)
 		return err
 	})
-	return ln, ifindex, err
+	return ln, link.Index, err
 }
 
 // watchLoop calls fn every interval until stop is closed.

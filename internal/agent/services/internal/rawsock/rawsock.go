@@ -55,6 +55,15 @@ func Listen(ifname string, udpPort uint16) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rawsock: %w", err)
 	}
+	return ListenIndex(ifname, ifi.Index, ifi.HardwareAddr, udpPort)
+}
+
+// ListenIndex opens the socket on the interface with the given index (and
+// MAC, which Write's callers take as the frames' source), in the network
+// namespace of the calling thread. The name only labels the file. Callers
+// that know the interface already avoid Listen's lookup, which lists every
+// interface of the namespace.
+func ListenIndex(ifname string, ifindex int, mac net.HardwareAddr, udpPort uint16) (*Conn, error) {
 	// Protocol 0: nothing is queued before the filter is attached and the
 	// socket bound.
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
@@ -67,7 +76,7 @@ func Listen(ifname string, udpPort uint16) (*Conn, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("rawsock: attach filter: %w", err)
 	}
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IP), Ifindex: ifi.Index}); err != nil {
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IP), Ifindex: ifindex}); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("rawsock: bind %s: %w", ifname, err)
 	}
@@ -77,7 +86,7 @@ func Listen(ifname string, udpPort uint16) (*Conn, error) {
 		f.Close()
 		return nil, fmt.Errorf("rawsock: %w", err)
 	}
-	return &Conn{f: f, rc: rc, ifindex: ifi.Index, mac: ifi.HardwareAddr}, nil
+	return &Conn{f: f, rc: rc, ifindex: ifindex, mac: mac}, nil
 }
 
 // Ifindex is the index of the bound interface.
