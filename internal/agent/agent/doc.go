@@ -100,6 +100,11 @@
 //     per port is programmed (the lowest), in a subnet with a gateway. No
 //     DHCPv6 or router advertisements: VMs get their IPv6 address elsewhere.
 //   - ECMP: one next hop per received route (the lowest address).
-//   - Metadata proxy and flows are not wired yet; Snh_FetchAllFlowRecords
-//     answers an empty list. Collectors are only stored.
+//   - Services: DHCP (options from the subnet, the IPAM and the network),
+//     the metadata proxy (with --metadata-proxy-upstream) and the DNS proxy
+//     run per port. The DNS proxy knows the names of this host's VMs only
+//     (there is no contrail-dns to ask for the others).
+//   - Flows: the flow table (Snh_FetchAllFlowRecords) and the flow records
+//     sent to the collector cover the connections the firewall marks, i.e.
+//     of ports with security groups or network ACLs, and denied ones.
 package agent

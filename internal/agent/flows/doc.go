@@ -57,6 +57,7 @@
 // ACL, empty for the security-group default deny), closed after a Refresh
 // period without packets.
 //
-// Not done: flow sampling and the aging policies of the original; the
-// records are not yet sent to an analytics collector (OnExport is the hook).
+// The agent sends the records to the analytics collector through
+// OnExport (FlowLogData, see agent/report.go). Not done: flow sampling and
+// the aging policies of the original.
 package flows
