@@ -7,6 +7,7 @@
 //
 //	go run ./bench/analyticsbench                 # 10M flows, 10k UVEs
 //	go run ./bench/analyticsbench -n 1000000      # quicker
+//	go run ./bench/analyticsbench -records        # FlowRecordTable: flows exported up to 3 times, merged per UuidKey
 package main
 
 import (
@@ -40,6 +41,8 @@ var (
 	runs     = flag.Int("runs", 5, "runs of each query")
 	dirFlag  = flag.String("dir", "", "directory for the stores (default: a temporary one, removed at the end)")
 	skipLoad = flag.Bool("skip-query", false, "skip the N-row query benchmark")
+	reopen   = flag.Bool("reopen", false, "also close and reopen the loaded store, report the heap and run the queries again")
+	records  = flag.Bool("records", false, "load FlowRecordTable rows instead (1 flow in 20 exported 3 times: setup, update, teardown) and query that table")
 )
 
 var base = time.Now().Add(-100 * time.Minute).Truncate(time.Minute)
@@ -62,6 +65,55 @@ func flowRow(r *rand.Rand, i, n int) store.Row {
 			"packets":       int64(1 + r.Intn(100)),
 			"bytes":         int64(64 + r.Intn(100000)),
 		}}
+}
+
+// mix64 is splitmix64's finalizer: a flow's attributes derive from its id.
+func mix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}
+
+// recordRow is the i-th FlowRecordTable row: the export of a flow with
+// the attributes of flowRow. Row i with i%20 == 1 is the periodic update
+// of the flow set up at row i-1-recordLag, i%20 == 2 the teardown of the
+// flow set up at row i-2-2*recordLag (a minute or so later); every other
+// row is a flow's only export.
+func recordRow(i, n int) store.Row {
+	const recordLag = 100_000
+	tOf := func(j int) int64 {
+		return base.Add(time.Duration(float64(j) / float64(n) * float64(100*time.Minute))).UnixMicro()
+	}
+	flow, export := i, 0
+	switch {
+	case i%20 == 1 && i-1-recordLag >= 0:
+		flow, export = i-1-recordLag, 1
+	case i%20 == 2 && i-2-2*recordLag >= 0:
+		flow, export = i-2-2*recordLag, 2
+	}
+	h := mix64(uint64(flow))
+	pick := func(k int) int { h = mix64(h); return int(h % uint64(k)) }
+	f := map[string]any{
+		"UuidKey":       fmt.Sprintf("%08x-0000-4000-8000-%012x", flow, mix64(uint64(flow)^0xabcdef)&0xffffffffffff),
+		"vrouter":       fmt.Sprintf("vrouter-%d", pick(16)),
+		"sourcevn":      fmt.Sprintf("default-domain:tenant:vn%d", pick(50)),
+		"destvn":        fmt.Sprintf("default-domain:tenant:vn%d", pick(50)),
+		"sourceip":      fmt.Sprintf("10.%d.%d.%d", pick(4), pick(64), pick(256)),
+		"destip":        fmt.Sprintf("10.9.%d.%d", pick(16), pick(256)),
+		"protocol":      int64(6 + 11*pick(2)),
+		"sport":         int64(1024 + pick(60000)),
+		"dport":         int64(80 + pick(20)),
+		"direction_ing": int64(1),
+		"setup_time":    tOf(flow),
+		"action":        "pass",
+	}
+	pkts, bytes := int64(1+pick(100)), int64(64+pick(100000))
+	f["agg-packets"], f["agg-bytes"] = pkts*int64(export+1), bytes*int64(export+1)
+	if export == 2 {
+		f["teardown_time"] = tOf(i)
+	}
+	return store.Row{Table: store.FlowRecordTable, T: tOf(i), Fields: f}
 }
 
 func openStore(dir string) *store.Embedded {
@@ -92,7 +144,11 @@ func load(st store.Store, n, w, b int) time.Duration {
 				}
 				rows = rows[:0]
 				for i := first; i < min(first+b, n); i++ {
-					rows = append(rows, flowRow(r, i, n))
+					if *records {
+						rows = append(rows, recordRow(i, n))
+					} else {
+						rows = append(rows, flowRow(r, i, n))
+					}
 				}
 				if err := st.Write(context.Background(), rows); err != nil {
 					fmt.Fprintln(os.Stderr, "write:", err)
@@ -255,12 +311,36 @@ func main() {
 			{"where dport=80, raw rows sourceip/bytes, limit 100",
 				`{"table":"FlowSeriesTable",` + span + `,"select_fields":["T","sourceip","bytes"],"where":[[{"name":"dport","value":"80","op":1}]],"limit":100}`},
 		}
-		for _, q := range qs {
-			best, med, rows := timeQuery(e, q.body)
-			fmt.Printf("query over %d rows: %-62s best %v  median %v  (%d result rows)\n", *nRows, q.name,
-				best.Round(time.Microsecond), med.Round(time.Microsecond), rows)
+		if *records {
+			qs = []struct{ name, body string }{
+				{"records: where sourcevn=vn7 AND dport=80, T=60, SUM(agg-bytes)",
+					`{"table":"FlowRecordTable",` + span + `,"select_fields":["T=60","SUM(agg-bytes)","flow_count"],"where":[[{"name":"sourcevn","value":"default-domain:tenant:vn7","op":1},{"name":"dport","value":"80","op":1}]]}`},
+				{"records: where sourcevn=vn7 (1 in 50), T=60, SUM(agg-bytes)",
+					`{"table":"FlowRecordTable",` + span + `,"select_fields":["T=60","SUM(agg-bytes)","SUM(agg-packets)"],"where":[[{"name":"sourcevn","value":"default-domain:tenant:vn7","op":1}]]}`},
+				{"records: no where (all rows), T=60, SUM(agg-bytes)",
+					`{"table":"FlowRecordTable",` + span + `,"select_fields":["T=60","SUM(agg-bytes)"]}`},
+				{"records: where dport=80, raw rows, limit 100",
+					`{"table":"FlowRecordTable",` + span + `,"select_fields":["UuidKey","setup_time","teardown_time","agg-bytes"],"where":[[{"name":"dport","value":"80","op":1}]],"limit":100}`},
+			}
 		}
+		runQueries := func(e *query.Engine) {
+			for _, q := range qs {
+				best, med, rows := timeQuery(e, q.body)
+				fmt.Printf("query over %d rows: %-62s best %v  median %v  (%d result rows)\n", *nRows, q.name,
+					best.Round(time.Microsecond), med.Round(time.Microsecond), rows)
+			}
+		}
+		runQueries(e)
 		st.Close()
+		if *reopen {
+			before := heapMB()
+			start := time.Now()
+			st = openStore(dir + "/query")
+			fmt.Printf("reopened in %v; heap %.0f MiB (%.0f MiB before opening)\n", time.Since(start).Round(time.Millisecond), heapMB(), before)
+			runQueries(query.NewEngine(st))
+			fmt.Printf("heap after the queries %.0f MiB\n", heapMB())
+			st.Close()
+		}
 	}
 
 	// 3. UVE GET latency through the HTTP API.

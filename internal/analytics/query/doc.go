@@ -31,6 +31,25 @@
 // stay ints, a float makes the result a float). Without sort fields,
 // results are ordered by their time field, then by every selected field.
 //
+// FlowRecordTable answers one record per flow (UuidKey), as the
+// original's upserted Cassandra row did, although the store keeps a row
+// for every export of a flow (setup, counter updates, teardown): the
+// engine merges a flow's rows before the where on other than the flow's
+// key columns, the grouping, aggregates, filter, sort and limit. A
+// record's setup_time is the smallest value of its rows, teardown_time,
+// agg-bytes and agg-packets the largest (the latest cumulative counters),
+// any other column the latest row's non-empty value; its T is its
+// setup_time (else its first row's T). A query over [start_time,
+// end_time] returns the flows set up in it as they stood at end_time:
+// rows after end_time are not read, and a flow set up before start_time
+// is left out. flow_count, COUNT and SUM(agg-bytes) thus count flows and
+// sum their final counters. The where on the flow's key columns (vrouter,
+// the 5-tuple, the VNs, direction_ing, UuidKey) goes to the store, as
+// every export carries them. A large scan reads the rows twice: once to
+// find the UuidKeys with more than one row, then to merge those and send
+// the flows exported once down the columnar path unmerged (records.go).
+// FlowSeriesTable stays a time series, one row per sample.
+//
 // Errors are *Error: Code 404 for an unknown table, 400 for anything else
 // wrong, with Field naming the offending field (e.g. the unknown column).
 //

@@ -155,6 +155,14 @@ type plan struct {
 	binUS    int64
 	filter   [][]*store.Matcher
 	sortKeys []string
+
+	// FlowRecordTable: rows are merged into one record per flow (records.go).
+	merge     bool
+	scanWhere [][]store.Match    // the where the store evaluates
+	postWhere [][]*store.Matcher // the where checked on merged records (nil: the store's is exact)
+	need      []string           // the columns a record keeps, besides UuidKey
+	rules     []int              // merge rule of each need column
+	setupIdx  int                // index of setup_time in need
 }
 
 var aggRE = regexp.MustCompile(`^([A-Za-z_]+)\((.*)\)$`)
@@ -306,6 +314,9 @@ func (e *Engine) planWith(q store.Query, fresh bool) (*plan, error) {
 			}
 			p.q.Where = w
 		}
+	}
+	if q.Table == store.FlowRecordTable && mergeFlowRecords {
+		p.planRecords()
 	}
 	return p, nil
 }
@@ -793,10 +804,10 @@ func (e *Engine) execute(ctx context.Context, p *plan) (*Result, error) {
 		return nil
 	}
 	var err error
-	if bs, ok := e.st.(store.BatchScanner); ok {
-		err = bs.ScanBatches(ctx, p.q, par, handle)
+	if p.merge {
+		err = e.scanRecords(ctx, p, par, handle)
 	} else {
-		err = scanRows(ctx, e.st, p.q, func(b *store.Batch) error { return handle(0, b) })
+		err = e.scan(ctx, p.q, par, handle)
 	}
 	if err != nil {
 		return nil, err
@@ -849,6 +860,15 @@ func (e *Engine) execute(ctx context.Context, p *plan) (*Result, error) {
 		rows = []map[string]any{}
 	}
 	return &Result{Rows: rows}, nil
+}
+
+// scan feeds fn the rows of q in batches: columnar ones from a
+// BatchScanner, in parallel, else batches of Store.Scan's rows.
+func (e *Engine) scan(ctx context.Context, q store.Query, par int, fn func(worker int, b *store.Batch) error) error {
+	if bs, ok := e.st.(store.BatchScanner); ok {
+		return bs.ScanBatches(ctx, q, par, fn)
+	}
+	return scanRows(ctx, e.st, q, func(b *store.Batch) error { return fn(0, b) })
 }
 
 // scanRows feeds a store's rows to fn in batches (stores without
