@@ -15,7 +15,13 @@
 //	   every one of them (target < 10 s)
 //	c  TCP throughput VM to VM across hosts with iperf3, through the
 //	   agents and through the same VXLAN path built by hand with `ip`
-//	   (target >= 90 % of it)
+//	   (target >= 90 % of it); also the CPU time per GB of iperf3's
+//	   client and server, which carry much of the forwarding work on veth
+//	   devices (a second view of the cost, as noisy on a busy machine as
+//	   the throughput). For diagnosis:
+//	   -hand-conntrack, -iperf-hand-only with -iperf-hand-on/-iperf-hand-off
+//	   (a command's cost on the hand-built path, in alternating pairs),
+//	   -iperf-diag-agent and -iperf-diag-hand
 //	d  new TCP connections per second into a VM whose port has a security
 //	   group of 1,000 rules, against the same port without a group
 //	   (target >= 80 %)
@@ -65,6 +71,10 @@ var (
 	iperfRuns   = flag.Int("iperf-runs", 3, "c: runs per path, alternating")
 	handCT      = flag.Bool("hand-conntrack", false, "c: diagnosis: give the hand-built hosts a forward chain with 'ct state established,related accept' (conntrack on), as the agents' firewall has")
 	handOnly    = flag.Bool("iperf-hand-only", false, "c: measure only the hand-built VXLAN path (no agents)")
+	diagAgent   = flag.String("iperf-diag-agent", "", "c: diagnosis: shell command run (sh -c) in both agent hosts' namespaces before the runs, with $TAP and $VX set to the VM's port and the network's VXLAN device")
+	handOn      = flag.String("iperf-hand-on", "", "c: diagnosis, with -iperf-hand-only: shell command run in both hand-built hosts before every other run (and -iperf-hand-off after it), to measure its cost against the plain path in pairs")
+	handOff     = flag.String("iperf-hand-off", "", "c: see -iperf-hand-on")
+	diagHand    = flag.String("iperf-diag-hand", "", "c: diagnosis: shell command run (sh -c) in both hand-built hosts' namespaces before the runs, with $TAP and $VX set as for -iperf-diag-agent")
 	cpsTime     = flag.Duration("cps-time", 3*time.Second, "d: length of one connection-rate measurement")
 	cpsRounds   = flag.Int("cps-rounds", 2, "d: measurements of each kind, alternating (none, rules, none, rules, ...)")
 	cpsConc     = flag.Int("cps-workers", 2, "d: concurrent connecting goroutines")
@@ -558,12 +568,53 @@ func (b *bench) throughput(ctx context.Context) error {
 		if ok, err := m1.Ping("10.31.0.2", 10*time.Second); err != nil || !ok {
 			return fmt.Errorf("hand-built VXLAN path: m1 cannot ping m2: %v", err)
 		}
-		for r := 0; r < *iperfRuns; r++ {
-			bps, err := iperf(ctx, m1, m2, "10.31.0.2")
-			if err != nil {
-				return err
+		hosts := func(cmd string) error {
+			for i, h := range c.Hosts[2:4] {
+				if _, err := h.Run(ctx, "sh", "-c", fmt.Sprintf("TAP=tapm%d VX=vx31; %s", i+1, cmd)); err != nil {
+					return err
+				}
 			}
-			fmt.Printf("   run %d: VXLAN by hand %.2f Gbit/s\n", r+1, bps/1e9)
+			return nil
+		}
+		// Pairs: plain then -iperf-hand-on, the other way round every
+		// other pair.
+		var ratios, cpus []float64
+		for r := 0; r < *iperfRuns; r++ {
+			var bps, plainCPU, on, onCPU float64
+			for k := 0; k < 2; k++ {
+				with := *handOn != "" && k == (r+1)%2
+				if k == 1 && *handOn == "" {
+					break
+				}
+				if with {
+					if err := hosts(*handOn); err != nil {
+						return err
+					}
+				}
+				x, err := iperf(ctx, m1, m2, "10.31.0.2")
+				if err != nil {
+					return err
+				}
+				if with {
+					if err := hosts(*handOff); err != nil {
+						return err
+					}
+					on, onCPU = x, lastCPU
+					continue
+				}
+				bps, plainCPU = x, lastCPU
+				fmt.Printf("   run %d: VXLAN by hand %.2f Gbit/s, %.3f CPU s/GB\n", r+1, bps/1e9, lastCPU)
+			}
+			if *handOn == "" {
+				continue
+			}
+			ratios = append(ratios, on/bps)
+			cpus = append(cpus, onCPU/plainCPU)
+			fmt.Printf("   run %d: with -iperf-hand-on %.2f Gbit/s (%.2f), %.3f CPU s/GB (%.2f)\n", r+1, on/1e9, on/bps, onCPU, onCPU/plainCPU)
+		}
+		if len(ratios) > 0 {
+			fmt.Printf("   -iperf-hand-on / plain, %d pairs: throughput median %.3f, mean %.3f; CPU per GB median %.3f, mean %.3f\n",
+				len(ratios), median(ratios), mean(ratios), median(cpus), mean(cpus))
 		}
 		return nil
 	}
@@ -575,7 +626,7 @@ func (b *bench) throughput(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	v1, _, err := vm(ctx, c, c.Hosts[0], proj, vn, "v1", nil)
+	v1, p1, err := vm(ctx, c, c.Hosts[0], proj, vn, "v1", nil)
 	if err != nil {
 		return fail(c, err)
 	}
@@ -593,24 +644,49 @@ func (b *bench) throughput(ctx context.Context) error {
 	if ok, err := m1.Ping("10.31.0.2", 10*time.Second); err != nil || !ok {
 		return fmt.Errorf("hand-built VXLAN path: m1 cannot ping m2: %v", err)
 	}
-	var agent, hand []float64
+	for _, d := range []struct {
+		cmd   string
+		hosts []*e2e.Host
+		taps  []string
+	}{
+		{*diagAgent, c.Hosts[:2], []string{p1.Tap, p2.Tap}},
+		{*diagHand, c.Hosts[2:4], []string{"tapm1", "tapm2"}},
+	} {
+		if d.cmd == "" {
+			continue
+		}
+		for i, h := range d.hosts {
+			vx, _ := h.Run(ctx, "sh", "-c", "ip -o link show type vxlan | awk -F': ' '{print $2; exit}'")
+			script := fmt.Sprintf("TAP=%s VX=%s; %s", d.taps[i], strings.TrimSpace(strings.Split(string(vx), "@")[0]), d.cmd)
+			out, err := h.Run(ctx, "sh", "-c", script)
+			fmt.Printf("   diagnosis in %s: %s: %s\n", h.Name, script, strings.TrimSpace(string(out)))
+			if err != nil {
+				return err
+			}
+		}
+	}
+	var agent, hand, agentCPU, handCPU []float64
 	for r := 0; r < *iperfRuns; r++ {
 		bps, err := iperf(ctx, v1, v2, p2.IP)
 		if err != nil {
 			return fail(c, fmt.Errorf("iperf3 through the agents: %w", err))
 		}
 		agent = append(agent, bps)
-		fmt.Printf("   run %d: through the agents %.2f Gbit/s\n", r+1, bps/1e9)
+		agentCPU = append(agentCPU, lastCPU)
+		fmt.Printf("   run %d: through the agents %.2f Gbit/s, %.3f CPU s/GB\n", r+1, bps/1e9, lastCPU)
 		bps, err = iperf(ctx, m1, m2, "10.31.0.2")
 		if err != nil {
 			return fmt.Errorf("iperf3 on the hand-built path: %w", err)
 		}
 		hand = append(hand, bps)
-		fmt.Printf("   run %d: VXLAN by hand      %.2f Gbit/s\n", r+1, bps/1e9)
+		handCPU = append(handCPU, lastCPU)
+		fmt.Printf("   run %d: VXLAN by hand      %.2f Gbit/s, %.3f CPU s/GB\n", r+1, bps/1e9, lastCPU)
 	}
 	a, h := median(agent), median(hand)
 	fmt.Printf("   TCP VM to VM across hosts, iperf3 %d s x %d, medians: agents %.2f Gbit/s, by hand %.2f Gbit/s, ratio %.2f (target >= 0.90; means %.2f / %.2f, ratio %.2f)\n",
 		*iperfTime, *iperfRuns, a/1e9, h/1e9, a/h, mean(agent)/1e9, mean(hand)/1e9, mean(agent)/mean(hand))
+	fmt.Printf("   CPU time of iperf3 client and server (with the kernel work in their context) per GB, medians: agents %.3f s, by hand %.3f s, hand/agents %.2f\n",
+		median(agentCPU), median(handCPU), median(handCPU)/median(agentCPU))
 	return nil
 }
 
@@ -715,7 +791,13 @@ func iperf(ctx context.Context, src, dst *e2e.VM, dstIP string) (float64, error)
 		End struct {
 			SumReceived struct {
 				BitsPerSecond float64 `json:"bits_per_second"`
+				Bytes         float64 `json:"bytes"`
+				Seconds       float64 `json:"seconds"`
 			} `json:"sum_received"`
+			CPU struct {
+				Host   float64 `json:"host_total"`
+				Remote float64 `json:"remote_total"`
+			} `json:"cpu_utilization_percent"`
 		} `json:"end"`
 		Error string `json:"error"`
 	}
@@ -725,8 +807,19 @@ func iperf(ctx context.Context, src, dst *e2e.VM, dstIP string) (float64, error)
 	if res.Error != "" {
 		return 0, errors.New("iperf3: " + res.Error)
 	}
-	return res.End.SumReceived.BitsPerSecond, nil
+	r := &res.End.SumReceived
+	lastCPU = 0
+	if r.Bytes > 0 {
+		lastCPU = (res.End.CPU.Host + res.End.CPU.Remote) / 100 * r.Seconds / (r.Bytes / 1e9)
+	}
+	return r.BitsPerSecond, nil
 }
+
+// lastCPU is the CPU time the last iperf run's client and server used,
+// with the kernel's work done in their context (much of the forwarding
+// path on veth devices; not what ksoftirqd does), in seconds per GB
+// received.
+var lastCPU float64
 
 // ---- d: connection rate ----
 

@@ -208,13 +208,16 @@
 // elements changed by hand in a table that is otherwise intact are
 // repaired only by a new Firewall.
 //
-// Floating IPs (IPv4), in the same table:
+// Floating IPs (IPv4), in the same table; the three chains exist only
+// while some port has a floating IP (the maps always):
 //
 //	chain fip_mark { type filter hook prerouting priority mangle
 //	                 ct direction reply ct status dnat meta mark set ip saddr map @fip_reply_mark
 //	                 meta mark set ip daddr map @fip_in_mark }
 //	chain fip_dnat { type nat hook prerouting priority dstnat
 //	                 dnat ip to ip daddr map @fip_dnat }
+//	chain fip_unmark { type filter hook postrouting priority mangle
+//	                 meta mark 0x0cf00000/12 oifname "vx*" meta mark set 0 }
 //	map fip_in_mark    { floating address -> 0x0cf00000|PortTable }
 //	map fip_reply_mark { fixed address    -> 0x0cf00000|FloatingTable }
 //	map fip_dnat       { floating address -> fixed address }
@@ -227,6 +230,21 @@
 // ingress rules apply to it (with the fixed address as destination);
 // replies of DNATed connections from the fixed address are marked for the
 // floating network's table.
+//
+// # Cost per packet
+//
+// Every packet the host forwards, in either direction and whatever its
+// state, pays conntrack and one run of every chain hooked where it passes;
+// a nat chain also makes the kernel run its NAT hooks on every packet. So
+// the table hooks only forward unless floating IPs need more, and the first
+// rule of forward accepts established traffic: rules, maps and counters of
+// the ports are met by the first packets of a connection only. Counters
+// therefore count the packets that set up connections (mostly one per
+// connection and direction), not their traffic; the traffic of a
+// connection is in conntrack's accounting (flow records). A flowtable
+// (software fast path for established connections) would also skip
+// routing and conntrack's per-packet work, but the kernel this was measured
+// on (6.18, built without CONFIG_NF_FLOW_TABLE) cannot have one.
 //
 // # Limits
 //

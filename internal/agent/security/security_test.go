@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"github.com/contrail-go/contrail/internal/agent/security/nstest"
 	"github.com/contrail-go/contrail/internal/model"
+	"github.com/google/nftables"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -676,5 +678,140 @@ func TestManyRulesRemoved(t *testing.T) {
 	}
 	if err := nstest.Echo(cut); err == nil {
 		t.Fatal("connection of a removed rule still passes")
+	}
+}
+
+// hookedChains lists the base chains of the table (those a hook runs).
+func hookedChains(t *testing.T, fw *Firewall) []string {
+	t.Helper()
+	chains, err := fw.nft.ListChainsOfTableFamily(nftables.TableFamilyINet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, c := range chains {
+		if c.Table.Name == TableName && c.Hooknum != nil {
+			out = append(out, c.Name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestHooksOnlyWhenNeeded checks that without floating IPs the table hooks
+// only forward (no prerouting, postrouting or nat chain for every packet
+// to pass), that a floating IP brings its chains and that they go with it,
+// also for a new Firewall (an agent restart) finding them left behind.
+func TestHooksOnlyWhenNeeded(t *testing.T) {
+	tp := newTopo(t)
+	tp.vm2.Listen(t, 8080)
+	s := State{Ports: []Port{
+		{Name: "tap1", VN: "red", PolicyEnabled: true, HasSGs: true, SGRules: []Rule{anyEgress("e1")}},
+		{Name: "tap2", VN: "blue", PolicyEnabled: true, HasSGs: true, SGRules: []Rule{anyEgress("e2"),
+			{UUID: "i8080", Ingress: true, Protocol: 6, Src: Endpoint{Any: true}, DstPorts: PortRange{8080, 8080}, Action: Pass}}},
+	}}
+	tp.apply(t, s)
+	if got := hookedChains(t, tp.fw); !slices.Equal(got, []string{chainForward}) {
+		t.Fatalf("base chains without floating IPs: %v, want only %s\n%s", got, chainForward, tp.host.NFTDump())
+	}
+	if !tp.vm1.CanConnect("10.0.2.2", 8080) {
+		t.Fatal("vm1 -> vm2:8080 blocked")
+	}
+	withFIP := s
+	withFIP.Ports = slices.Clone(s.Ports)
+	withFIP.Ports[1].FloatingIPs = []FloatingIP{{Floating: nstest.Addr("10.99.0.5"), Fixed: nstest.Addr("10.0.2.2"), FloatingTable: 1001, PortTable: 1002}}
+	tp.apply(t, withFIP)
+	want := []string{chainFIPDNAT, chainFIPMark, chainFIPUnmark, chainForward}
+	slices.Sort(want)
+	if got := hookedChains(t, tp.fw); !slices.Equal(got, want) {
+		t.Fatalf("base chains with a floating IP: %v, want %v", got, want)
+	}
+	tp.apply(t, s)
+	if got := hookedChains(t, tp.fw); !slices.Equal(got, []string{chainForward}) {
+		t.Fatalf("base chains after the floating IP went: %v\n%s", got, tp.host.NFTDump())
+	}
+	if n := countOwnedRules(t, tp.host); n != 0 {
+		t.Errorf("%d fwmark rules left", n)
+	}
+	// Left behind by a previous agent: a new Firewall removes them.
+	tp.apply(t, withFIP)
+	fw2, err := New(nil, WithNetNS(tp.host.NS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fw2.Close()
+	if err := fw2.Reconcile(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	if got := hookedChains(t, fw2); !slices.Equal(got, []string{chainForward}) {
+		t.Fatalf("base chains after a restart without floating IPs: %v", got)
+	}
+	if !tp.vm1.CanConnect("10.0.2.2", 8080) {
+		t.Fatal("vm1 -> vm2:8080 blocked after the restart")
+	}
+}
+
+// TestCountersPerConnection checks what the doc says about the cost of a
+// packet: established traffic is accepted before any port chain, so a
+// rule's counter sees the packets that set a connection up, while
+// conntrack's accounting (what flow records read) sees all of them and
+// its mark names the rule; and taking the rule away still cuts the
+// connection.
+func TestCountersPerConnection(t *testing.T) {
+	tp := newTopo(t)
+	tp.host.Sysctl(t, "net.netfilter.nf_conntrack_acct", "1")
+	tp.vm2.Listen(t, 8080)
+	s := func(rules ...Rule) State {
+		return State{Ports: []Port{
+			{Name: "tap1", VN: "red", PolicyEnabled: true, HasSGs: true, SGRules: []Rule{anyEgress("e1")}},
+			{Name: "tap2", VN: "blue", PolicyEnabled: true, HasSGs: true, SGRules: append([]Rule{anyEgress("e2")}, rules...)},
+		}}
+	}
+	allow := Rule{UUID: "i8080", Ingress: true, Protocol: 6, Src: Endpoint{Any: true}, DstPorts: PortRange{8080, 8080}, Action: Pass}
+	tp.apply(t, s(allow))
+	conn, err := tp.vm1.Dial("10.0.2.2", 8080, 2*time.Second)
+	if err != nil {
+		t.Fatalf("vm1 -> vm2:8080: %v", err)
+	}
+	defer conn.Close()
+	const n = 200
+	for i := 0; i < n; i++ {
+		if err := nstest.Echo(conn); err != nil {
+			t.Fatalf("echo %d: %v", i, err)
+		}
+	}
+	cs, err := tp.fw.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := counter(cs, "tap2", KindSGIngress, "i8080")
+	if rc.Packets == 0 || rc.Packets > 5 {
+		t.Errorf("rule counter of i8080: %d packets after one connection of %d round trips, want the set-up packet(s) only", rc.Packets, n)
+	}
+	flows, err := tp.fw.ct.Dump(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range flows {
+		if f.TupleOrig.Proto.DestinationPort != 8080 || f.TupleOrig.IP.SourceAddress != nstest.Addr("10.0.1.2") {
+			continue
+		}
+		found = true
+		t.Logf("rule counter %d packets; conntrack %d/%d packets", rc.Packets, f.CountersOrig.Packets, f.CountersReply.Packets)
+		if f.CountersOrig.Packets < n || f.CountersReply.Packets < n {
+			t.Errorf("conntrack counters %d/%d packets, want >= %d each way", f.CountersOrig.Packets, f.CountersReply.Packets, n)
+		}
+		if _, _, uuid, ok := tp.fw.Resolve(f.Mark); !ok || uuid != "i8080" {
+			t.Errorf("connection mark %#x resolves to %q, want i8080", f.Mark, uuid)
+		}
+	}
+	if !found {
+		t.Fatal("no conntrack entry for vm1 -> vm2:8080")
+	}
+	// The rule goes: so does the established connection.
+	tp.apply(t, s())
+	if err := nstest.Echo(conn); err == nil {
+		t.Error("established connection still carries data after its rule was removed")
 	}
 }
