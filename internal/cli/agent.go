@@ -44,7 +44,7 @@ type AgentConfig struct {
 	MetaUpstream string        `flag:"metadata-proxy-upstream" ini:"METADATA.metadata_proxy_upstream" usage:"metadata server for VMs' 169.254.169.254 (nova: http://host:8775); empty disables the proxy"`
 	MetaSecret   string        `flag:"metadata-proxy-secret" ini:"METADATA.metadata_proxy_secret" secret:"true" usage:"shared secret signing X-Instance-ID (nova's metadata_proxy_shared_secret)"`
 	MetaListen   string        `flag:"metadata-proxy-listen" default:"0.0.0.0:8097" usage:"where the metadata proxy listens (0.0.0.0: on each port's gateway address)"`
-	DNSListen    string        `flag:"dns-proxy-listen" default:"0.0.0.0:8053" usage:"where the DNS proxy for the VMs' DNS service address listens (0.0.0.0: on each port's gateway address; VMs' port-53 queries are redirected to it)"`
+	DNSListen    string        `flag:"dns-proxy-listen" usage:"empty (the default): the DNS proxy listens on each port's DNS service address, port 53; ip:port (0.0.0.0: each port's gateway address): VMs' port-53 queries are redirected there by nftables"`
 	DNSUpstream  []string      `flag:"dns-upstream" ini:"DNS.servers" usage:"resolvers the DNS proxy forwards to, ip:port (port 53 when left out); empty: the nameservers of /etc/resolv.conf"`
 	NoDNS        bool          `flag:"no-dns-proxy" usage:"do not run the DNS proxy (VMs' DNS service address goes unanswered)"`
 	Pprof        bool          `flag:"pprof" usage:"serve /debug/pprof on the introspect port"`
@@ -58,8 +58,8 @@ func (c *AgentConfig) Validate() error {
 	if _, err := c.tunnelIP(); err != nil {
 		return err
 	}
-	if _, err := netip.ParseAddrPort(c.DNSListen); err != nil {
-		return fmt.Errorf("dns-proxy-listen %q: %v", c.DNSListen, err)
+	if _, err := c.dnsListen(); err != nil {
+		return err
 	}
 	for _, u := range c.dnsUpstream() {
 		if _, err := netip.ParseAddrPort(u); err != nil {
@@ -86,6 +86,20 @@ func (c *AgentConfig) tunnelIP() (netip.Addr, error) {
 	}
 	return a, nil
 }
+
+// dnsListen is --dns-proxy-listen; the zero value for the direct mode.
+func (c *AgentConfig) dnsListen() (netip.AddrPort, error) {
+	if c.DNSListen == "" {
+		return netip.AddrPort{}, nil
+	}
+	ap, err := netip.ParseAddrPort(c.DNSListen)
+	if err != nil {
+		return ap, fmt.Errorf("dns-proxy-listen %q: %v", c.DNSListen, err)
+	}
+	return ap, nil
+}
+
+func must[T any](v T, _ error) T { return v }
 
 // dnsUpstream gives each resolver a port (53 when left out).
 func (c *AgentConfig) dnsUpstream() []string {
@@ -140,7 +154,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Collectors: cfg.Collectors, PortAPI: cfg.PortAPI, DataDir: cfg.DataDir, HoldTime: cfg.HoldTime,
 		PortConfigWait: cfg.PortWait, StaleTimeout: cfg.StaleTimeout, Logger: log, Registry: reg,
 		MetadataUpstream: cfg.MetaUpstream, MetadataSecret: cfg.MetaSecret, MetadataListen: netip.MustParseAddrPort(cfg.MetaListen),
-		DNSListen: netip.MustParseAddrPort(cfg.DNSListen), DNSUpstream: cfg.dnsUpstream(), NoDNS: cfg.NoDNS,
+		DNSListen: must(cfg.dnsListen()), DNSUpstream: cfg.dnsUpstream(), NoDNS: cfg.NoDNS,
 		Reporter: gen,
 		Report: agent.ReportConfig{ConfigFile: configFileOf(args, "/etc/contrail/contrail-vrouter-agent.conf"),
 			HTTPPort: int32(portOf(cfg.Introspect)), LogLevel: cfg.LogLevel, BuildInfo: agent.BuildInfo(Version)},

@@ -96,9 +96,13 @@ type Config struct {
 	MetadataSecret   string
 	MetadataListen   netip.AddrPort
 	// DNSListen is where the DNS proxy for the VMs' DNS service address
-	// listens (default 0.0.0.0:8053: on each port's own gateway address;
-	// VMs' queries to port 53 are redirected there). DNSUpstream lists the
-	// resolvers it forwards to ("ip:port"; default: /etc/resolv.conf).
+	// listens. The zero value (the default) is the direct mode: each port
+	// gets its subnet's DNS service address (like the gateway) and the
+	// proxy's sockets bind it, port 53, so no NAT or extra nftables
+	// chain touches other traffic. An address (0.0.0.0:PORT: each port's
+	// own gateway address) has VMs' queries to port 53 redirected there
+	// by nftables instead. DNSUpstream lists the resolvers it forwards to
+	// ("ip:port"; default: /etc/resolv.conf).
 	DNSListen   netip.AddrPort
 	DNSUpstream []string
 	// NoDHCP, NoDNS and NoFirewall leave out the DHCP server, the DNS
@@ -144,9 +148,6 @@ func (c *Config) setDefaults() {
 	}
 	if !c.MetadataListen.IsValid() {
 		c.MetadataListen = netip.AddrPortFrom(netip.IPv4Unspecified(), 8097)
-	}
-	if !c.DNSListen.IsValid() {
-		c.DNSListen = netip.AddrPortFrom(netip.IPv4Unspecified(), 8053)
 	}
 }
 

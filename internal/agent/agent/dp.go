@@ -333,7 +333,7 @@ func (a *Agent) planLocked(devs map[string]bool) *dpPlan {
 		}
 		for _, s := range vn.subnets {
 			if subnetUsable(s) {
-				dn.Subnets = append(dn.Subnets, dataplane.Subnet{Prefix: s.prefix.Masked(), Gateway: s.gw})
+				dn.Subnets = append(dn.Subnets, dataplane.Subnet{Prefix: s.prefix.Masked(), Gateway: s.gw, Service: a.dnsServiceAddr(vn, s)})
 			}
 		}
 		st.Networks = append(st.Networks, dn)
@@ -474,6 +474,19 @@ func usableAddr(vn *vnView, ip netip.Addr) bool {
 
 // subnetUsable reports whether s has a gateway of its family inside it
 // (an IPAM without a gateway has "0.0.0.0" or "::").
+// dnsServiceAddr is the address the ports of subnet s get for the DNS
+// proxy in its direct mode (the subnet's DNS service address, where the
+// IPAM has the agent answer DNS); invalid otherwise.
+func (a *Agent) dnsServiceAddr(vn *vnView, s subnetView) netip.Addr {
+	if a.cfg.NoDNS || a.cfg.DNSListen.IsValid() || !s.dns.Is4() || s.dns == s.gw || !s.prefix.Contains(s.dns) {
+		return netip.Addr{}
+	}
+	if !a.dhcpExtrasFor(vn.obj, s.dns, s).proxyDNS {
+		return netip.Addr{}
+	}
+	return s.dns
+}
+
 func subnetUsable(s subnetView) bool {
 	a := s.prefix.Addr()
 	return s.prefix.IsValid() && !a.Is4In6() && s.gw.IsValid() && s.gw.Is4() == a.Is4() && s.prefix.Contains(s.gw)

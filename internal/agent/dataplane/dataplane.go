@@ -345,6 +345,9 @@ func (d *Dataplane) syncPorts(p *plan, ch *Changes) error {
 		}
 		if pt.ip.IsValid() {
 			want[portAddr{pt.name, pt.gateway}] = true
+			if pt.service.IsValid() {
+				want[portAddr{pt.name, pt.service}] = true
+			}
 		}
 		if pt.ip6.IsValid() {
 			want[portAddr{pt.name, pt.gateway6}] = true
@@ -424,7 +427,7 @@ func (d *Dataplane) syncPorts(p *plan, ch *Changes) error {
 		if err := d.linkUp(l, "port", ch); err != nil {
 			return err
 		}
-		for _, gw := range []netip.Addr{pt.gateway, pt.gateway6} {
+		for _, gw := range []netip.Addr{pt.gateway, pt.service, pt.gateway6} {
 			if !gw.IsValid() || have[portAddr{pt.name, gw}] {
 				continue
 			}

@@ -136,6 +136,9 @@
 //     towards an L2 VTEP that accepts frames for that MAC.
 //   - Remote routes of one network share next hops by prefix address; two
 //     routes whose prefixes start at the same address must agree on the MAC.
+//   - A Subnet's Service address (the DNS service address) is added to its
+//     ports like the gateway, so that traffic to it is delivered to the
+//     host (the agent's DNS proxy binds it on each port's device).
 //   - The host does not answer traffic addressed to the gateway itself
 //     (ping of the gateway): its replies are routed with the main table,
 //     which knows no tenant addresses. ARP and NDP for the gateway work.

@@ -75,6 +75,10 @@ type Network struct {
 type Subnet struct {
 	Prefix  netip.Prefix
 	Gateway netip.Addr
+	// Service, if set, is one more address of the subnet (IPv4, not the
+	// gateway) that each port of the subnet gets like the gateway: the
+	// DNS service address, where the agent's DNS proxy listens.
+	Service netip.Addr
 }
 
 // Port is a local VM interface. Name is the host side of a veth or a tap
@@ -199,6 +203,7 @@ type portPlan struct {
 	name     string
 	ip       netip.Addr
 	gateway  netip.Addr
+	service  netip.Addr // the subnet's service address, if any
 	ip6      netip.Addr
 	gateway6 netip.Addr
 	subnet6  netip.Prefix // the subnet of ip6
@@ -254,6 +259,9 @@ func compile(s State) (*plan, error) {
 			if !sn.Prefix.IsValid() || a.Is4In6() || !sn.Gateway.IsValid() || sn.Gateway.Is4() != a.Is4() || !sn.Prefix.Contains(sn.Gateway) {
 				return nil, fmt.Errorf("network %q: subnet %v gateway %v: need a gateway of the subnet's family inside the subnet", n.Name, sn.Prefix, sn.Gateway)
 			}
+			if sn.Service.IsValid() && (!sn.Service.Is4() || !a.Is4() || !sn.Prefix.Contains(sn.Service) || sn.Service == sn.Gateway) {
+				return nil, fmt.Errorf("network %q: subnet %v service address %v: need another IPv4 address of the subnet", n.Name, sn.Prefix, sn.Service)
+			}
 			if a.Is6() && !n.L2 {
 				p.v6 = true
 			}
@@ -295,7 +303,7 @@ func compile(s State) (*plan, error) {
 		pp := portPlan{name: pt.Name, ip: pt.IP, ip6: pt.IP6, net: np}
 		for _, sn := range subnets[pt.Network] {
 			if pt.IP.IsValid() && !pp.gateway.IsValid() && sn.Prefix.Contains(pt.IP) {
-				pp.gateway = sn.Gateway
+				pp.gateway, pp.service = sn.Gateway, sn.Service
 			}
 			if pt.IP6.IsValid() && !pp.gateway6.IsValid() && sn.Prefix.Contains(pt.IP6) {
 				pp.gateway6, pp.subnet6 = sn.Gateway, sn.Prefix.Masked()

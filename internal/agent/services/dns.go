@@ -33,6 +33,12 @@ type DNSConfig struct {
 	// Listen is where the per-port UDP and TCP sockets bind, as
 	// MetadataConfig.Listen: a host address (DNAT) or 0.0.0.0 (redirect to
 	// the port's own address). Its port must not be 0.
+	//
+	// The zero Listen is the direct mode: each port's sockets bind the
+	// port's DNS server address, port 53, on the port's device. That
+	// address must be local on the port (the agent's dataplane adds it
+	// like the gateway); no nftables table or conntrack zone is used, so
+	// the proxy adds nothing to the path of other packets.
 	Listen netip.AddrPort
 	// Upstream lists the resolvers queries outside the virtual-DNS domains
 	// go to ("ip:port"), tried in order. Empty: the nameservers of
@@ -110,7 +116,7 @@ func NewDNS(cfg DNSConfig) (*DNS, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 2 * time.Second
 	}
-	if !cfg.Listen.Addr().Is4() || cfg.Listen.Port() == 0 {
+	if cfg.Listen.IsValid() && (!cfg.Listen.Addr().Is4() || cfg.Listen.Port() == 0) {
 		return nil, fmt.Errorf("services: dns: listen address %v is not IPv4 with a port", cfg.Listen)
 	}
 	up := cfg.Upstream
@@ -141,9 +147,17 @@ func NewDNS(cfg DNSConfig) (*DNS, error) {
 		zones:    map[uint16]bool{},
 		stop:     make(chan struct{}),
 		wdone:    make(chan struct{}),
-		nft:      &interceptNFT{ns: ns, table: DNSTable, listen: cfg.Listen, protos: []byte{unix.IPPROTO_UDP, unix.IPPROTO_TCP}},
 	}
-	if err := d.nft.apply(nil); err != nil {
+	d.nft = &interceptNFT{ns: ns, table: DNSTable, listen: cfg.Listen, protos: []byte{unix.IPPROTO_UDP, unix.IPPROTO_TCP}}
+	if !cfg.Listen.IsValid() {
+		// Direct mode: a table of an earlier redirecting run goes.
+		err := d.nft.remove()
+		d.nft = nil
+		if err != nil {
+			ns.Close()
+			return nil, err
+		}
+	} else if err := d.nft.apply(nil); err != nil {
 		ns.Close()
 		return nil, err
 	}
@@ -201,6 +215,16 @@ func (d *DNS) SetPort(p DNSPort) error {
 		return ErrClosed
 	}
 	if old, ok := d.ports[p.Name]; ok {
+		if old.info.Server != p.Server && d.nft == nil {
+			// Direct mode: the sockets are bound to the old address.
+			np := &dnsPort{info: p, zone: old.zone}
+			if err := d.listen(np); err != nil {
+				return fmt.Errorf("services: dns: port %s: %w", p.Name, err)
+			}
+			failed = append(failed, old) // shut down after the unlock
+			d.ports[p.Name] = np
+			return nil
+		}
 		if old.info.Server != p.Server {
 			ics := d.interceptsLocked(p.Name, intercept{port: p.Name, zone: old.zone, daddr: p.Server, dport: 53})
 			if err := d.nft.apply(ics); err != nil {
@@ -226,9 +250,11 @@ func (d *DNS) SetPort(p DNSPort) error {
 	if err := d.listen(dp); err != nil {
 		return fmt.Errorf("services: dns: port %s: %w", p.Name, err)
 	}
-	if err := d.nft.apply(d.interceptsLocked("", intercept{port: p.Name, zone: zone, daddr: p.Server, dport: 53})); err != nil {
-		failed = append(failed, dp)
-		return err
+	if d.nft != nil {
+		if err := d.nft.apply(d.interceptsLocked("", intercept{port: p.Name, zone: zone, daddr: p.Server, dport: 53})); err != nil {
+			failed = append(failed, dp)
+			return err
+		}
 	}
 	d.ports[p.Name] = dp
 	d.zones[zone] = true
@@ -251,6 +277,11 @@ func (d *DNS) interceptsLocked(skip string, extra ...intercept) []intercept {
 func (d *DNS) listen(dp *dnsPort) error {
 	name := dp.info.Name
 	lc := deviceListenConfig(name)
+	bind := d.cfg.Listen
+	if !bind.IsValid() {
+		bind = netip.AddrPortFrom(dp.info.Server, 53)
+		lc = freebind(lc) // the address may come a moment after the port
+	}
 	var pc net.PacketConn
 	var ln net.Listener
 	link, err := d.ns.LinkByName(name)
@@ -259,10 +290,10 @@ func (d *DNS) listen(dp *dnsPort) error {
 	}
 	dp.ifindex = link.Index
 	err = d.ns.Do(func() (err error) {
-		if pc, err = lc.ListenPacket(context.Background(), "udp4", d.cfg.Listen.String()); err != nil {
+		if pc, err = lc.ListenPacket(context.Background(), "udp4", bind.String()); err != nil {
 			return err
 		}
-		if ln, err = lc.Listen(context.Background(), "tcp4", d.cfg.Listen.String()); err != nil {
+		if ln, err = lc.Listen(context.Background(), "tcp4", bind.String()); err != nil {
 			pc.Close()
 		}
 		return err
@@ -305,6 +336,9 @@ func (d *DNS) RemovePort(name string) {
 	removed = append(removed, dp)
 	delete(d.ports, name)
 	delete(d.zones, dp.zone)
+	if d.nft == nil {
+		return
+	}
 	if err := d.nft.apply(d.interceptsLocked("")); err != nil {
 		d.log.Warn("nftables update failed", "err", err)
 	}
@@ -338,7 +372,10 @@ func (d *DNS) Close() error {
 	d.mu.Unlock()
 	close(d.stop)
 	<-d.wdone
-	err := d.nft.remove()
+	var err error
+	if d.nft != nil {
+		err = d.nft.remove()
+	}
 	for _, dp := range ports {
 		shutdownAll([]*dnsPort{dp})
 	}

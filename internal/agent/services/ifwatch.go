@@ -37,6 +37,27 @@ func deviceListenConfig(dev string) net.ListenConfig {
 	}}
 }
 
+// freebind makes lc's sockets bindable to an address the host does not
+// have yet (IP_FREEBIND).
+func freebind(lc net.ListenConfig) net.ListenConfig {
+	inner := lc.Control
+	lc.Control = func(network, address string, c syscall.RawConn) error {
+		if inner != nil {
+			if err := inner(network, address, c); err != nil {
+				return err
+			}
+		}
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_FREEBIND, 1)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}
+	return lc
+}
+
 // ifindexes maps interface names to indexes in ns; nil on error.
 func ifindexes(ns *nsutil.NS) map[string]int {
 	var out map[string]int

@@ -31,12 +31,17 @@ const zonePriority = nftables.ChainPriority(-250)
 //
 //	table ip contrail_metadata {
 //	  chain zone_pre  { type filter hook prerouting priority -250
+//	    th dport != 80 return
 //	    iifname P ip daddr 169.254.169.254 tcp dport 80 ct zone set Z }
 //	  chain nat_pre   { type nat hook prerouting priority dstnat
+//	    th dport != 80 return
 //	    iifname P ip daddr 169.254.169.254 tcp dport 80 dnat to LISTEN   (or redirect to :PORT) }
 //	  chain zone_out  { type filter hook output priority -250
+//	    th sport != PORT return
 //	    oifname P tcp sport PORT ct zone set Z }
 //	}
+//
+// With no ports the table has no chains (and hooks nothing).
 type interceptNFT struct {
 	ns     *nsutil.NS
 	table  string
@@ -66,6 +71,13 @@ func (n *interceptNFT) apply(ics []intercept) error {
 	c.AddTable(t)
 	c.DelTable(t)
 	c.AddTable(t)
+	if len(ics) == 0 {
+		// No chains, no hooks: without ports the table costs nothing.
+		if err := c.Flush(); err != nil {
+			return fmt.Errorf("services: nftables table %s: %w", n.table, err)
+		}
+		return nil
+	}
 	pol := nftables.ChainPolicyAccept
 	zonePre := c.AddChain(&nftables.Chain{Name: "zone_pre", Table: t, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityRef(zonePriority), Policy: &pol})
@@ -73,6 +85,14 @@ func (n *interceptNFT) apply(ics []intercept) error {
 		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityNATDest, Policy: &pol})
 	zoneOut := c.AddChain(&nftables.Chain{Name: "zone_out", Table: t, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityRef(zonePriority), Policy: &pol})
+	// Every packet of the host passes these hooks: one comparison sends
+	// all traffic that is not for the service (or from its listeners) on
+	// before the per-port rules.
+	if dport, ok := sameDport(ics); ok {
+		c.AddRule(&nftables.Rule{Table: t, Chain: zonePre, Exprs: skipUnlessPort(2, dport)})
+		c.AddRule(&nftables.Rule{Table: t, Chain: natPre, Exprs: skipUnlessPort(2, dport)})
+	}
+	c.AddRule(&nftables.Rule{Table: t, Chain: zoneOut, Exprs: skipUnlessPort(0, n.listen.Port())})
 	for _, ic := range ics {
 		for _, proto := range n.protos {
 			toService := slices.Concat(
@@ -93,6 +113,28 @@ func (n *interceptNFT) apply(ics []intercept) error {
 		return fmt.Errorf("services: nftables table %s: %w", n.table, err)
 	}
 	return nil
+}
+
+// sameDport returns the destination port of the intercepts if they all
+// have the same one.
+func sameDport(ics []intercept) (uint16, bool) {
+	for _, ic := range ics[1:] {
+		if ic.dport != ics[0].dport {
+			return 0, false
+		}
+	}
+	return ics[0].dport, true
+}
+
+// skipUnlessPort ends the chain (its policy: accept) for packets whose
+// transport port at offset (0 source, 2 destination) is not port. Packets
+// without a transport header do not match and go on to the full rules.
+func skipUnlessPort(offset uint32, port uint16) []expr.Any {
+	return []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: offset, Len: 2},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: binary.BigEndian.AppendUint16(nil, port)},
+		&expr.Verdict{Kind: expr.VerdictReturn},
+	}
 }
 
 // remove deletes the table; a missing table is fine.
