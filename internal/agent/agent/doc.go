@@ -105,6 +105,7 @@
 //     run per port. The DNS proxy knows the names of this host's VMs only
 //     (there is no contrail-dns to ask for the others).
 //   - Flows: the flow table (Snh_FetchAllFlowRecords) and the flow records
-//     sent to the collector cover the connections the firewall marks, i.e.
-//     of ports with security groups or network ACLs, and denied ones.
+//     sent to the collector cover every connection through a port (the
+//     firewall marks each, with its rule or the port alone) and the denied
+//     ones (nflog).
 package agent

@@ -438,7 +438,11 @@ func compileVN(d *desired, s *State, p *Port, a *portAlloc, dr dir) error {
 	c := d.addChain(&nftables.Chain{Name: chainPort(dr, p.Name)})
 	sg := chainSG(dr, p.Name)
 	if len(p.VNRules) == 0 {
-		c.rules = append(c.rules, dRule{comment: comment("next", "sg", 0, sg), exprs: []expr.Any{verdict(expr.VerdictGoto, sg)}})
+		// The port's own mark (rule index 0): a connection that no rule
+		// marks later still names its port, so it is a flow record.
+		m := a.slot << slotShift
+		c.rules = append(c.rules, dRule{comment: comment("next", "sg", m, sg),
+			exprs: append(setCtMark(m), verdict(expr.VerdictGoto, sg))})
 		return nil
 	}
 	kind := vnKind(dr)

@@ -186,7 +186,9 @@
 //
 // Connection marks (ct mark) say which port and rule allowed a connection:
 // bits 31..20 the port's slot (1..4095), bit 19 set for a security-group
-// rule, bits 18..0 the rule's index within the port. Each allowing stage
+// rule, bits 18..0 the rule's index within the port; index 0 is the port
+// alone, set by eg-<port>/in-<port> of a port without a network ACL, so
+// that every connection of a port is marked even when no rule is. Each allowing stage
 // writes it, so the last one wins (for a connection between two local
 // ports: the receiving port's ingress stage). Resolve decodes it; marks
 // stay stable across Reconciles and restarts. The flows package reads it

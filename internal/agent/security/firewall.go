@@ -596,8 +596,8 @@ func (f *Firewall) seed(kv *kview) {
 			continue
 		}
 		i := s.mark & idxMask
-		if _, taken := a.info[i]; taken {
-			continue
+		if _, taken := a.info[i]; taken || i == 0 {
+			continue // index 0: the port's own mark, no rule
 		}
 		a.idx[s.key] = i
 		uuid := s.key[strings.IndexByte(s.key, '/')+1:]

@@ -815,3 +815,38 @@ func TestCountersPerConnection(t *testing.T) {
 		t.Error("established connection still carries data after its rule was removed")
 	}
 }
+
+// TestPortMarkWithoutRules: a connection of ports without security groups
+// or network ACLs is let through and still carries its port's mark (rule
+// index 0), so it resolves to the receiving port with no rule.
+func TestPortMarkWithoutRules(t *testing.T) {
+	tp := newTopo(t)
+	tp.vm2.Listen(t, 8081)
+	tp.apply(t, State{Ports: []Port{
+		{Name: "tap1", VN: "red", PolicyEnabled: true},
+		{Name: "tap2", VN: "blue", PolicyEnabled: true},
+	}})
+	conn, err := tp.vm1.Dial("10.0.2.2", 8081, 2*time.Second)
+	if err != nil {
+		t.Fatalf("vm1 -> vm2:8081 between ports without rules: %v", err)
+	}
+	defer conn.Close()
+	if err := nstest.Echo(conn); err != nil {
+		t.Fatal(err)
+	}
+	flows, err := tp.fw.ct.Dump(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range flows {
+		if f.TupleOrig.Proto.DestinationPort != 8081 {
+			continue
+		}
+		port, vn, uuid, ok := tp.fw.Resolve(f.Mark)
+		if !ok || port != "tap2" || vn != "blue" || uuid != "" || f.Mark&idxMask != 0 {
+			t.Fatalf("mark %#x resolves to %q %q %q %v, want tap2 blue and no rule", f.Mark, port, vn, uuid, ok)
+		}
+		return
+	}
+	t.Fatal("no conntrack entry for vm1 -> vm2:8081")
+}
