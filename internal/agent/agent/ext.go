@@ -121,7 +121,7 @@ func (x *extensions) openFirewall(a *Agent) error {
 		return nil
 	}
 	fw, err := security.New(a.log.With("component", "security"), security.WithNetNS(a.ns), security.WithTunnelDevices(dataplane.DevicePrefix),
-		security.WithDenyLog(denyLogGroup))
+		security.WithDenyLog(denyLogGroup), security.WithUntrackedTunnel(a.cfg.UnderlayDev, dataplane.VXLANPort))
 	if err != nil {
 		a.log.Warn("security groups and ACLs not enforced: firewall not available", "err", err)
 		return nil

@@ -35,6 +35,8 @@ const (
 	chainFIPMark    = "fip_mark"
 	chainFIPDNAT    = "fip_dnat"
 	chainFIPUnmark  = "fip_unmark"
+	chainNotrackPre = "notrack_pre"
+	chainNotrackOut = "notrack_out"
 	setEgressPorts  = "egress_ports"
 	setIngressPorts = "ingress_ports"
 	setFIPInMark    = "fip_in_mark"

@@ -51,12 +51,27 @@ func WithTunnelDevices(prefix string) Option {
 	return func(f *Firewall) { f.tunnelPrefix = prefix }
 }
 
+// WithUntrackedTunnel leaves the encapsulated packets of the overlay (UDP
+// to port, 4789 for VXLAN, through the underlay device dev) out of
+// conntrack: "iifname dev udp dport port notrack" in a raw-priority
+// prerouting chain and "oifname dev udp dport port notrack" in an output
+// one. Only the inner packets need connection state; tracking the outer
+// ones as well doubles the conntrack work of every forwarded packet. A
+// host firewall of its own must then accept the tunnel port without
+// relying on connection state. Without this option (the default) they
+// are tracked.
+func WithUntrackedTunnel(dev string, port uint16) Option {
+	return func(f *Firewall) { f.untrackDev, f.untrackPort = dev, port }
+}
+
 // Firewall enforces a State in the kernel of one network namespace.
 type Firewall struct {
 	mu           sync.Mutex
 	log          *slog.Logger
 	ns           netns.NsHandle
 	tunnelPrefix string
+	untrackDev   string
+	untrackPort  uint16
 	nft          *nftables.Conn
 	nl           *netlink.Handle
 	ct           *conntrack.Conn
@@ -320,6 +335,9 @@ func (f *Firewall) compile(s *State) (*desired, []goneMark, error) {
 		hasFIP = hasFIP || len(p.FloatingIPs) > 0
 	}
 	compileFIPBase(d, f.tunnelPrefix, hasFIP)
+	if f.untrackPort != 0 && f.untrackDev != "" {
+		compileUntracked(d, f.untrackDev, f.untrackPort)
+	}
 
 	// Ports: allocation first so marks are stable.
 	for _, a := range f.ports {
@@ -866,6 +884,30 @@ func (f *Firewall) syncIPRules(want map[uint32]int) error {
 		return fmt.Errorf("security: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// compileUntracked adds the raw chains that keep the tunnel's UDP packets
+// out of conntrack (WithUntrackedTunnel).
+func compileUntracked(d *desired, dev string, port uint16) {
+	for _, c := range []struct {
+		name string
+		hook *nftables.ChainHook
+		key  expr.MetaKey
+	}{{chainNotrackPre, nftables.ChainHookPrerouting, expr.MetaKeyIIFNAME}, {chainNotrackOut, nftables.ChainHookOutput, expr.MetaKeyOIFNAME}} {
+		ch := d.addChain(&nftables.Chain{Name: c.name, Type: nftables.ChainTypeFilter,
+			Hooknum: c.hook, Priority: nftables.ChainPriorityRaw, Policy: policyRef(nftables.ChainPolicyAccept)})
+		ex := matchL4Proto(unix.IPPROTO_UDP)
+		name := make([]byte, unix.IFNAMSIZ)
+		copy(name, dev)
+		ex = append(ex,
+			&expr.Meta{Key: c.key, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: name},
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(port)},
+			&expr.Notrack{},
+		)
+		ch.rules = []dRule{{comment: comment("tunnel", "notrack", 0, fmt.Sprint(dev, " udp ", port)), exprs: ex}}
+	}
 }
 
 // compileFIPBase adds the floating-IP maps (empty without floating IPs)

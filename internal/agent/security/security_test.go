@@ -9,6 +9,8 @@ import (
 	"github.com/contrail-go/contrail/internal/agent/security/nstest"
 	"github.com/contrail-go/contrail/internal/model"
 	"github.com/google/nftables"
+	"github.com/ti-mo/conntrack"
+	"net"
 	"net/netip"
 	"os/exec"
 	"slices"
@@ -849,4 +851,53 @@ func TestPortMarkWithoutRules(t *testing.T) {
 		return
 	}
 	t.Fatal("no conntrack entry for vm1 -> vm2:8081")
+}
+
+// TestUntrackedTunnel: with WithUntrackedTunnel, UDP to the tunnel port
+// arriving on the underlay device stays out of conntrack; the same
+// traffic on another device, and other ports, are tracked.
+func TestUntrackedTunnel(t *testing.T) {
+	tp := newTopo(t)
+	fw, err := New(nil, WithNetNS(tp.host.NS), WithUntrackedTunnel("tap1", 4789))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fw.Close() })
+	if err := fw.Reconcile(context.Background(), State{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []struct {
+		from  *nstest.NS
+		to    string
+		port  int
+		track bool
+	}{
+		{tp.vm1, "10.0.2.2", 4789, false}, // in on tap1 ("the underlay") to the tunnel port
+		{tp.vm1, "10.0.2.2", 4790, true},
+		{tp.vm2, "10.0.1.2", 4789, true}, // in on tap2
+	} {
+		err := nstest.OnThread(x.from.NS, func() error {
+			c, err := net.Dial("udp", net.JoinHostPort(x.to, fmt.Sprint(x.port)))
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			_, err = c.Write([]byte("x"))
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+		flows, err := fw.ct.Dump(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tracked := slices.ContainsFunc(flows, func(f conntrack.Flow) bool {
+			return f.TupleOrig.Proto.DestinationPort == uint16(x.port) && f.TupleOrig.IP.DestinationAddress == nstest.Addr(x.to)
+		})
+		if tracked != x.track {
+			t.Errorf("UDP to %s:%d: tracked %v, want %v", x.to, x.port, tracked, x.track)
+		}
+	}
 }
