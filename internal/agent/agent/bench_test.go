@@ -12,6 +12,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/contrail-go/contrail/internal/testutil/nstest"
 	"github.com/contrail-go/contrail/pkg/client"
 )
 
@@ -42,49 +43,40 @@ func benchPorts(b *testing.B, n int) {
 				"subnet": map[string]any{"ip_prefix": "10.8.0.0", "ip_prefix_len": 16}}}},
 		}},
 	})
-	hb := newBox(b, "bench1")
+	hb := nstest.New(b, "bench1")
 	underlay := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "u1"}, PeerName: "u1peer"}
-	if err := hb.h.LinkAdd(underlay); err != nil {
+	if err := hb.H.LinkAdd(underlay); err != nil {
 		b.Fatal(err)
 	}
-	hb.up(b, "u1", "192.0.2.1/24")
+	hb.Up(b, "u1", "192.0.2.1/24")
 	ports := make([]*vmPort, n)
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
 	setup := time.Now()
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			name := fmt.Sprintf("b%d", i)
-			vm, err := c.api.Create(context.Background(), "virtual-machine", client.Object{"fq_name": []string{name}})
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			vmi, err := c.api.Create(context.Background(), "virtual-machine-interface", client.Object{
-				"fq_name": []string{"default-domain", "default-project", name}, "parent_type": "project",
-				"virtual_network_refs": []any{map[string]any{"uuid": vn.UUID()}},
-				"virtual_machine_refs": []any{map[string]any{"uuid": vm.UUID()}},
-			})
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			iip, err := c.api.Create(context.Background(), "instance-ip", client.Object{"fq_name": []string{name + "-ip"},
-				"virtual_network_refs":           []any{map[string]any{"uuid": vn.UUID()}},
-				"virtual_machine_interface_refs": []any{map[string]any{"uuid": vmi.UUID()}}})
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			iip, _ = c.api.Read(context.Background(), "instance-ip", iip.UUID())
-			ports[i] = &vmPort{vm: vm.UUID(), vmi: vmi.UUID(), vn: vn.UUID(), ip: iip.GetString("instance_ip_address"), tap: fmt.Sprintf("tb%d", i)}
-		}()
-	}
-	wg.Wait()
+	inParallel(n, func(i int) {
+		name := fmt.Sprintf("b%d", i)
+		vm, err := c.api.Create(context.Background(), "virtual-machine", client.Object{"fq_name": []string{name}})
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		vmi, err := c.api.Create(context.Background(), "virtual-machine-interface", client.Object{
+			"fq_name": []string{"default-domain", "default-project", name}, "parent_type": "project",
+			"virtual_network_refs": []any{map[string]any{"uuid": vn.UUID()}},
+			"virtual_machine_refs": []any{map[string]any{"uuid": vm.UUID()}},
+		})
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		iip, err := c.api.Create(context.Background(), "instance-ip", client.Object{"fq_name": []string{name + "-ip"},
+			"virtual_network_refs":           []any{map[string]any{"uuid": vn.UUID()}},
+			"virtual_machine_interface_refs": []any{map[string]any{"uuid": vmi.UUID()}}})
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		iip, _ = c.api.Read(context.Background(), "instance-ip", iip.UUID())
+		ports[i] = &vmPort{vm: vm.UUID(), vmi: vmi.UUID(), vn: vn.UUID(), ip: iip.GetString("instance_ip_address"), tap: fmt.Sprintf("tb%d", i)}
+	})
 	if b.Failed() {
 		return
 	}
@@ -99,7 +91,7 @@ func benchPorts(b *testing.B, n int) {
 	})
 	for i := 0; i < n; i++ {
 		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: ports[i].tap}, PeerName: fmt.Sprintf("vb%d", i)}
-		if err := hb.h.LinkAdd(v); err != nil {
+		if err := hb.H.LinkAdd(v); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -119,18 +111,11 @@ func benchPorts(b *testing.B, n int) {
 	}
 	b.StartTimer()
 	start := time.Now()
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if code, body := h.addPort(b, portJSON(ports[i])); code != 200 {
-				b.Errorf("port %d: %d %s", i, code, body)
-			}
-		}()
-	}
-	wg.Wait()
+	inParallel(n, func(i int) {
+		if code, body := h.addPort(b, portJSON(ports[i])); code != 200 {
+			b.Errorf("port %d: %d %s", i, code, body)
+		}
+	})
 	posted := time.Since(start)
 	for h.agent.Status().Active < n {
 		if time.Since(start) > 60*time.Second {
@@ -157,4 +142,20 @@ func benchPorts(b *testing.B, n int) {
 	if err == nil {
 		b.Logf("control node routes in the instance: %d", len(rs))
 	}
+}
+
+// inParallel runs fn(0) to fn(n-1), 16 at a time, and waits for them.
+func inParallel(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			fn(i)
+		}()
+	}
+	wg.Wait()
 }

@@ -27,6 +27,8 @@ import (
 	"github.com/contrail-go/contrail/internal/store"
 	"github.com/contrail-go/contrail/internal/testutil/apitest"
 	"github.com/contrail-go/contrail/internal/testutil/etcdtest"
+	"github.com/contrail-go/contrail/internal/testutil/nstest"
+	"github.com/contrail-go/contrail/internal/transformer"
 	"github.com/contrail-go/contrail/pkg/client"
 )
 
@@ -117,10 +119,20 @@ type vmPort struct {
 	vm, vmi, vn string
 	ip, mac     string
 	tap         string
-	box         *box
+	box         *nstest.NS
 }
 
 func (c *cluster) vmPort(host, name string, vn client.Object) *vmPort {
+	c.t.Helper()
+	p, vmi := c.vmObjects(name, vn)
+	p.ip = c.instanceIP(name+"-ip", "", vn, vmi)
+	c.routerRef(host, p.vm)
+	return p
+}
+
+// vmObjects creates a VM and its interface in vn; the port has no
+// address yet.
+func (c *cluster) vmObjects(name string, vn client.Object) (*vmPort, client.Object) {
 	c.t.Helper()
 	vm := c.create("virtual-machine", client.Object{"fq_name": []string{name}})
 	vmi := c.create("virtual-machine-interface", client.Object{
@@ -128,29 +140,44 @@ func (c *cluster) vmPort(host, name string, vn client.Object) *vmPort {
 		"virtual_network_refs": []any{map[string]any{"uuid": vn.UUID()}},
 		"virtual_machine_refs": []any{map[string]any{"uuid": vm.UUID()}},
 	})
-	iip := c.create("instance-ip", client.Object{"fq_name": []string{name + "-ip"},
-		"virtual_network_refs":           []any{map[string]any{"uuid": vn.UUID()}},
-		"virtual_machine_interface_refs": []any{map[string]any{"uuid": vmi.UUID()}}})
+	p := &vmPort{vm: vm.UUID(), vmi: vmi.UUID(), vn: vn.UUID(), tap: "tap" + name}
 	macs, _ := vmi.Get("virtual_machine_interface_mac_addresses", "mac_address").([]any)
-	p := &vmPort{vm: vm.UUID(), vmi: vmi.UUID(), vn: vn.UUID(), ip: iip.GetString("instance_ip_address"), tap: "tap" + name}
 	if len(macs) > 0 {
 		p.mac, _ = macs[0].(string)
 	}
-	// The virtual-router refers to the VMs of its host.
+	return p, vmi
+}
+
+// instanceIP gives vmi an address of vn in family ("v4", "v6"; "" for
+// the default) and returns it.
+func (c *cluster) instanceIP(name, family string, vn, vmi client.Object) string {
+	c.t.Helper()
+	o := client.Object{"fq_name": []string{name},
+		"virtual_network_refs":           []any{map[string]any{"uuid": vn.UUID()}},
+		"virtual_machine_interface_refs": []any{map[string]any{"uuid": vmi.UUID()}}}
+	if family != "" {
+		o["instance_ip_family"] = family
+	}
+	return c.create("instance-ip", o).GetString("instance_ip_address")
+}
+
+// routerRef makes the virtual-router of host refer to the VM vm, as for
+// the VMs of its host.
+func (c *cluster) routerRef(host, vm string) {
+	c.t.Helper()
 	vr, err := c.api.ReadByFQName(context.Background(), "virtual-router", []string{"default-global-system-config", host})
 	if err != nil {
 		c.t.Fatalf("virtual-router %s: %v", host, err)
 	}
-	if err := c.api.RefUpdate(context.Background(), "virtual-router", vr.UUID(), "virtual-machine", vm.UUID(), client.RefAdd, nil); err != nil {
+	if err := c.api.RefUpdate(context.Background(), "virtual-router", vr.UUID(), "virtual-machine", vm, client.RefAdd, nil); err != nil {
 		c.t.Fatalf("virtual-router ref: %v", err)
 	}
-	return p
 }
 
 // host is a compute host namespace with a running agent.
 type host struct {
 	name    string
-	box     *box
+	box     *nstest.NS
 	ip      string
 	agent   *Agent
 	portURL string
@@ -159,13 +186,59 @@ type host struct {
 	done    chan error
 }
 
-func (c *cluster) host(name, ip string, underlay *box, dataDir string) *host {
+func (c *cluster) host(name, ip string, underlay *nstest.NS, dataDir string) *host {
 	c.t.Helper()
 	c.create("virtual-router", client.Object{
 		"fq_name": []string{"default-global-system-config", name}, "parent_type": "global-system-config",
 		"virtual_router_ip_address": ip,
 	})
 	return &host{name: name, box: underlay, ip: ip}
+}
+
+// twoHosts makes the hosts host1 (192.0.2.1) and host2 (192.0.2.2),
+// their namespaces joined by the underlay veth u1 -- u2.
+func (c *cluster) twoHosts() (h1, h2 *host) {
+	c.t.Helper()
+	h1b, h2b := nstest.New(c.t, "host1"), nstest.New(c.t, "host2")
+	h1b.Veth(c.t, "u1", "192.0.2.1/24", h2b, "u2", "192.0.2.2/24")
+	return c.host("host1", "192.0.2.1", h1b, ""), c.host("host2", "192.0.2.2", h2b, "")
+}
+
+// oneHost makes the host name with the tunnel address ip on an underlay
+// veth to a namespace of its own.
+func (c *cluster) oneHost(name, ip string) *host {
+	c.t.Helper()
+	hb, peer := nstest.New(c.t, name), nstest.New(c.t, name+"-underlay")
+	hb.Pair(c.t, "u1", peer, "u2", 0)
+	hb.Up(c.t, "u1", ip+"/24")
+	return c.host(name, ip, hb, "")
+}
+
+// startTransformer runs the schema transformer until the test ends.
+func (c *cluster) startTransformer() {
+	c.t.Helper()
+	tr, err := transformer.New(transformer.Config{APIURL: c.api.BaseURL(), Store: c.st, LeaseTTL: 2 * time.Second})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tr.Run(ctx) }()
+	c.t.Cleanup(func() { cancel(); <-done })
+}
+
+// waitSynced waits until the agent of h has the whole config.
+func (h *host) waitSynced(t testing.TB) {
+	t.Helper()
+	waitFor(t, h.name+" synced", 10*time.Second, func() bool { return h.agent.Status().ConfigSynced })
+}
+
+// addPortOK adds port to h; it must be accepted.
+func (h *host) addPortOK(t testing.TB, port portapi.Port) {
+	t.Helper()
+	if code, body := h.addPort(t, port); code != 200 {
+		t.Fatalf("add port %s: %d %s", port.SystemName, code, body)
+	}
 }
 
 func (h *host) start(t testing.TB, controlNodes []string, dataDir string) {
@@ -176,7 +249,7 @@ func (h *host) start(t testing.TB, controlNodes []string, dataDir string) {
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t, h.name}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	a, err := New(Config{Hostname: h.name, TunnelIP: netip.MustParseAddr(h.ip), ControlNodes: controlNodes,
-		PortListener: ln, DataDir: dataDir, NetNS: h.box.ns, HoldTime: 3 * time.Second,
+		PortListener: ln, DataDir: dataDir, NetNS: h.box.NS, HoldTime: 3 * time.Second,
 		ReconnectMin: 100 * time.Millisecond, ReconnectMax: 500 * time.Millisecond, PortConfigWait: 2 * time.Second,
 		RestoreTimeout: 10 * time.Second, Logger: log, NoDHCP: os.Getenv("AGENT_NO_DHCP") != "", NoFirewall: os.Getenv("AGENT_NO_FIREWALL") != "",
 		MetadataUpstream: h.meta, MetadataSecret: "s3cret"})
@@ -235,30 +308,43 @@ func portJSON(p *vmPort) portapi.Port {
 		Type: portapi.TypeNamespace, SystemName: p.tap, MACAddress: p.mac, RxVLANID: -1, TxVLANID: -1}
 }
 
-// vmBox creates the VM's namespace and its veth to the host.
-func vmBox(t testing.TB, h *host, p *vmPort, name, gw string) {
-	t.Helper()
-	p.box = newBox(t, name)
-	p.box.link(t, "eth0", h.box, p.tap, 1400)
-	setMAC(t, p.box, "eth0", p.mac)
-	p.box.up(t, "eth0", p.ip+"/24")
-	p.box.defaultVia(t, gw)
-	p.box.echo(t)
+// portJSON6 is portJSON with the IPv6 address ip6.
+func portJSON6(p *vmPort, ip6 string) portapi.Port {
+	pj := portJSON(p)
+	pj.IP6Address = ip6
+	return pj
 }
 
-func setMAC(t testing.TB, b *box, dev, mac string) {
+// vmLink creates the VM's namespace and its veth eth0 to the host, with
+// the port's MAC.
+func vmLink(t testing.TB, h *host, p *vmPort, name string) {
 	t.Helper()
-	if mac == "" {
-		return
+	p.box = nstest.New(t, name)
+	p.box.Pair(t, "eth0", h.box, p.tap, 1400)
+	p.box.SetMAC(t, "eth0", p.mac)
+}
+
+// vmUp sets eth0 of the VM up with p.ip/24 and a default route via gw
+// (neither when p.ip is "", no route when gw is ""); the VM answers UDP
+// on nstest.EchoPort with its name.
+func vmUp(t testing.TB, p *vmPort, gw string) {
+	t.Helper()
+	if p.ip != "" {
+		p.box.Addr(t, "eth0", p.ip+"/24")
 	}
-	l, err := b.h.LinkByName(dev)
-	if err != nil {
-		t.Fatal(err)
+	p.box.LinkUp(t, "eth0")
+	if p.ip != "" && gw != "" {
+		p.box.DefaultVia(t, gw)
 	}
-	hw, _ := net.ParseMAC(mac)
-	if err := b.h.LinkSetHardwareAddr(l, hw); err != nil {
-		t.Fatal(err)
-	}
+	p.box.UDPEcho(t, p.box.Name)
+}
+
+// vmBox creates the VM's namespace, its veth to the host and its IPv4
+// address and default route.
+func vmBox(t testing.TB, h *host, p *vmPort, name, gw string) {
+	t.Helper()
+	vmLink(t, h, p, name)
+	vmUp(t, p, gw)
 }
 
 func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
@@ -281,7 +367,7 @@ func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
 // a crashed run leaked; the second control node goes (headless: kernel
 // state kept); a control node comes back and the agents resync.
 func TestTwoHostsOverControlNodes(t *testing.T) {
-	needRoot(t)
+	nstest.NeedRoot(t)
 	c := newCluster(t)
 	cn1 := c.first
 	cn2 := c.startControl("127.0.0.1:0")
@@ -291,12 +377,8 @@ func TestTwoHostsOverControlNodes(t *testing.T) {
 	tbl := dataplane.TableForVNI(uint32(vni))
 	vx := dataplane.DeviceName(uint32(vni))
 
-	h1b, h2b := newBox(t, "host1"), newBox(t, "host2")
-	h1b.link(t, "u1", h2b, "u2", 0)
-	h1b.up(t, "u1", "192.0.2.1/24")
-	h2b.up(t, "u2", "192.0.2.2/24")
-	h1 := c.host("host1", "192.0.2.1", h1b, "")
-	h2 := c.host("host2", "192.0.2.2", h2b, "")
+	h1, h2 := c.twoHosts()
+	h1b, h2b := h1.box, h2.box
 	p1 := c.vmPort("host1", "vm1", vn)
 	p2 := c.vmPort("host2", "vm2", vn)
 	p3 := c.vmPort("host1", "vm3", vn)
@@ -345,28 +427,22 @@ func TestTwoHostsOverControlNodes(t *testing.T) {
 	}
 
 	start := time.Now()
-	for _, x := range []struct {
-		h *host
-		p *vmPort
-	}{{h1, p1}, {h2, p2}} {
-		if code, body := x.h.addPort(t, portJSON(x.p)); code != 200 {
-			t.Fatalf("add port %s: %d %s", x.p.tap, code, body)
-		}
-	}
-	pr12 := p1.box.prober(t, p2.ip)
-	if _, ok := pr12.until("vm2", 10*time.Second, 50*time.Millisecond); !ok {
-		t.Fatalf("vm1 -> vm2 across hosts: no answer\nhost1:\n%s\nhost2:\n%s", h1b.dump(), h2b.dump())
+	h1.addPortOK(t, portJSON(p1))
+	h2.addPortOK(t, portJSON(p2))
+	pr12 := p1.box.Prober(t, p2.ip)
+	if _, ok := pr12.Until("vm2", 10*time.Second, 50*time.Millisecond); !ok {
+		t.Fatalf("vm1 -> vm2 across hosts: no answer\nhost1:\n%s\nhost2:\n%s", h1b.Dump(), h2b.Dump())
 	}
 	t.Logf("two port adds -> vm1 reaches vm2: %v", time.Since(start))
-	pr21 := p2.box.prober(t, p1.ip)
-	if _, ok := pr21.until("vm1", 5*time.Second, 50*time.Millisecond); !ok {
+	pr21 := p2.box.Prober(t, p1.ip)
+	if _, ok := pr21.Until("vm1", 5*time.Second, 50*time.Millisecond); !ok {
 		t.Fatal("vm2 -> vm1: no answer")
 	}
 
 	// The VM gets its address from the agent's DHCP server.
 	if os.Getenv("AGENT_NO_DHCP") == "" {
 		var lease dhcpclient.Lease
-		err := onThreadIn(p1.box.ns, func() (err error) {
+		err := p1.box.In(func() (err error) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			lease, err = dhcpclient.Acquire(ctx, "eth0")
@@ -403,7 +479,7 @@ func TestTwoHostsOverControlNodes(t *testing.T) {
 		}
 	}
 	if !hasRoute(t, h1b, tbl, p2.ip+"/32", vx) {
-		t.Errorf("host1 table %d has no route to %s via %s\n%s", tbl, p2.ip, vx, h1b.dump())
+		t.Errorf("host1 table %d has no route to %s via %s\n%s", tbl, p2.ip, vx, h1b.Dump())
 	}
 
 	phase := func(name string) {
@@ -436,16 +512,14 @@ func TestTwoHostsOverControlNodes(t *testing.T) {
 		return true
 	})
 	start = time.Now()
-	if code, body := h1.addPort(t, portJSON(p3)); code != 200 {
-		t.Fatalf("add port vm3: %d %s", code, body)
-	}
-	pr32 := p3.box.prober(t, p2.ip)
-	if _, ok := pr32.until("vm2", 10*time.Second, 10*time.Millisecond); !ok {
+	h1.addPortOK(t, portJSON(p3))
+	pr32 := p3.box.Prober(t, p2.ip)
+	if _, ok := pr32.Until("vm2", 10*time.Second, 10*time.Millisecond); !ok {
 		t.Fatal("vm3 -> vm2: no answer")
 	}
 	t.Logf("port add -> vm3 reaches vm2 on the other host: %v", time.Since(start))
-	pr31 := p3.box.prober(t, p1.ip)
-	if _, ok := pr31.until("vm1", 5*time.Second, 50*time.Millisecond); !ok {
+	pr31 := p3.box.Prober(t, p1.ip)
+	if _, ok := pr31.Until("vm1", 5*time.Second, 50*time.Millisecond); !ok {
 		t.Fatal("vm3 -> vm1 on the same host: no answer")
 	}
 	for _, it := range h1.agent.Interfaces() {
@@ -462,7 +536,7 @@ func TestTwoHostsOverControlNodes(t *testing.T) {
 	phase("h1.stop()")
 	h1.stop()
 	leak := &netlink.Vxlan{LinkAttrs: netlink.LinkAttrs{Name: "vx999"}, VxlanId: 999, Port: 4789}
-	if err := h1b.h.LinkAdd(leak); err != nil {
+	if err := h1b.H.LinkAdd(leak); err != nil {
 		t.Fatal(err)
 	}
 	phase("h1.start(t, cns, dir1)")
@@ -471,10 +545,10 @@ func TestTwoHostsOverControlNodes(t *testing.T) {
 		st := h1.agent.Status()
 		return st.ConfigSynced && !st.Dataplane.Restoring && st.Active == 2
 	})
-	if _, err := h1b.h.LinkByName("vx999"); err == nil {
+	if _, err := h1b.H.LinkByName("vx999"); err == nil {
 		t.Error("the leaked device vx999 survived the restart")
 	}
-	if _, ok := pr31.until("vm1", 5*time.Second, 50*time.Millisecond); !ok {
+	if _, ok := pr31.Until("vm1", 5*time.Second, 50*time.Millisecond); !ok {
 		t.Fatal("vm3 -> vm1 after the agent restart: no answer")
 	}
 
@@ -486,9 +560,9 @@ func TestTwoHostsOverControlNodes(t *testing.T) {
 	})
 	time.Sleep(time.Second)
 	if !hasRoute(t, h1b, tbl, p2.ip+"/32", vx) || !hasRoute(t, h2b, tbl, p3.ip+"/32", vx) {
-		t.Errorf("headless hosts lost routes\nhost1:\n%s", h1b.dump())
+		t.Errorf("headless hosts lost routes\nhost1:\n%s", h1b.Dump())
 	}
-	if got := pr32.once(time.Second); got != "vm2" {
+	if got := pr32.Once(time.Second); got != "vm2" {
 		t.Errorf("headless vm3 -> vm2 answered %q", got)
 	}
 
@@ -502,7 +576,7 @@ func TestTwoHostsOverControlNodes(t *testing.T) {
 		t.Errorf("headless restart: %+v", st)
 	}
 	if !hasRoute(t, h1b, tbl, p2.ip+"/32", vx) {
-		t.Errorf("headless restart lost the route to vm2\n%s", h1b.dump())
+		t.Errorf("headless restart lost the route to vm2\n%s", h1b.Dump())
 	}
 
 	// A control node comes back at its address: the agents resubscribe,
@@ -555,7 +629,7 @@ func TestTwoHostsOverControlNodes(t *testing.T) {
 
 // watchTraffic probes every 50 ms until the returned function is called,
 // which stops it and returns how many probes went unanswered, of how many.
-func watchTraffic(p *prober, want string) func() (int, int) {
+func watchTraffic(p *nstest.Prober, want string) func() (int, int) {
 	stop := make(chan struct{})
 	res := make(chan [2]int, 1)
 	go func() {
@@ -570,7 +644,7 @@ func watchTraffic(p *prober, want string) func() (int, int) {
 			total++
 			// A generous wait: a loaded machine delays answers, and a
 			// lost route loses every probe anyway.
-			if got := p.once(time.Second); got != want {
+			if got := p.Once(time.Second); got != want {
 				lost++
 				if os.Getenv("AGENT_TEST_LOG") != "" {
 					fmt.Printf("%s probe lost (%q)\n", time.Now().Format("15:04:05.000"), got)
@@ -587,9 +661,13 @@ func watchTraffic(p *prober, want string) func() (int, int) {
 }
 
 // hasRoute reports whether table has a route to dst (out of dev, if given).
-func hasRoute(t testing.TB, b *box, table int, dst, dev string) bool {
+func hasRoute(t testing.TB, b *nstest.NS, table int, dst, dev string) bool {
 	t.Helper()
-	routes, err := b.h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: table}, netlink.RT_FILTER_TABLE)
+	fam := netlink.FAMILY_V4
+	if strings.Contains(dst, ":") {
+		fam = netlink.FAMILY_V6
+	}
+	routes, err := b.H.RouteListFiltered(fam, &netlink.Route{Table: table}, netlink.RT_FILTER_TABLE)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -600,7 +678,7 @@ func hasRoute(t testing.TB, b *box, table int, dst, dev string) bool {
 		if dev == "" {
 			return true
 		}
-		if l, err := b.h.LinkByIndex(r.LinkIndex); err == nil && l.Attrs().Name == dev {
+		if l, err := b.H.LinkByIndex(r.LinkIndex); err == nil && l.Attrs().Name == dev {
 			return true
 		}
 	}

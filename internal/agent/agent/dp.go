@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/contrail-go/contrail/internal/agent/dataplane"
+	"github.com/contrail-go/contrail/internal/agent/portapi"
 	"github.com/contrail-go/contrail/internal/packet/xmpp"
 )
 
@@ -137,7 +138,19 @@ func (a *Agent) syncDataplane(ctx context.Context) error {
 		a.dpStatus.LastError = ""
 		st := plan.state
 		a.applied = &st
+		var disabled []portapi.Port
+		for _, e := range a.ports {
+			if e.port.Disabled {
+				disabled = append(disabled, e.port)
+			}
+		}
 		a.mu.Unlock()
+		// A reconcile that started before a port was disabled may have
+		// brought its device up again: disabled ports are set down
+		// after every reconcile.
+		for _, p := range disabled {
+			a.setPortLink(p)
+		}
 		if err := a.saveState(&st); err != nil {
 			a.log.Warn("dataplane state not saved", "err", err)
 		}

@@ -296,34 +296,14 @@ func (x *extensions) apply(ctx context.Context, a *Agent, plan *dpPlan) {
 	// the network of an address from its route); networks the agent has
 	// no config of (another network connected by a policy) are known
 	// this way only.
-	addMembers := func(m map[string]map[string]xmpp.Entry) {
-		for _, items := range m {
-			for _, e := range items {
-				ue, ok := e.(*xmpp.UnicastEntry)
-				if !ok {
-					continue
-				}
-				p, err := netip.ParsePrefix(ue.NLRI.Address)
-				if err != nil {
-					continue
-				}
-				if vn := ue.VirtualNetwork; vn != "" {
-					sec.VNPrefixes[vn] = append(sec.VNPrefixes[vn], p.Masked())
-				}
-				for _, id := range ue.SecurityGroups {
-					sec.SGMembers[int(id)] = append(sec.SGMembers[int(id)], p.Masked())
-				}
-			}
+	a.eachUnicastRouteLocked(func(ue *xmpp.UnicastEntry, p netip.Prefix) {
+		if vn := ue.VirtualNetwork; vn != "" {
+			sec.VNPrefixes[vn] = append(sec.VNPrefixes[vn], p.Masked())
 		}
-	}
-	for _, p := range a.peers {
-		if p.up {
-			addMembers(p.routes)
+		for _, id := range ue.SecurityGroups {
+			sec.SGMembers[int(id)] = append(sec.SGMembers[int(id)], p.Masked())
 		}
-	}
-	for _, s := range a.stale {
-		addMembers(s)
-	}
+	})
 	for id, ps := range sec.SGMembers {
 		sec.SGMembers[id] = sortPrefixes(ps)
 	}
@@ -457,4 +437,32 @@ func (x *extensions) flowRecords(ctx context.Context) (any, error) {
 		return []flows.Record{}, nil
 	}
 	return map[string]any{"flows": x.flowTab.Snapshot(), "stats": x.flowTab.Stats()}, nil
+}
+
+// eachUnicastRouteLocked calls fn with every unicast route the agent
+// holds, those of the peers that are up and then those kept stale, and
+// its prefix; other entries and routes with a bad prefix are passed over.
+// The caller holds a.mu.
+func (a *Agent) eachUnicastRouteLocked(fn func(ue *xmpp.UnicastEntry, p netip.Prefix)) {
+	tables := []map[string]map[string]xmpp.Entry{}
+	for _, p := range a.peers {
+		if p.up {
+			tables = append(tables, p.routes)
+		}
+	}
+	for _, m := range append(tables, a.stale...) {
+		for _, items := range m {
+			for _, e := range items {
+				ue, ok := e.(*xmpp.UnicastEntry)
+				if !ok {
+					continue
+				}
+				p, err := netip.ParsePrefix(ue.NLRI.Address)
+				if err != nil {
+					continue
+				}
+				fn(ue, p)
+			}
+		}
+	}
 }

@@ -5,19 +5,15 @@ package agent
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/netip"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
-
 	"github.com/contrail-go/contrail/internal/agent/dataplane"
 	"github.com/contrail-go/contrail/internal/packet/xmpp"
-	"github.com/contrail-go/contrail/internal/transformer"
+	"github.com/contrail-go/contrail/internal/testutil/nstest"
 	"github.com/contrail-go/contrail/pkg/client"
 )
 
@@ -91,34 +87,12 @@ func (c *cluster) network6(name, cidr4, cidr6 string) (client.Object, netip.Addr
 // an IPv4 one too.
 func (c *cluster) vmPort6(host, name string, vn client.Object, v4 bool) (*vmPort, string) {
 	c.t.Helper()
-	vm := c.create("virtual-machine", client.Object{"fq_name": []string{name}})
-	vmi := c.create("virtual-machine-interface", client.Object{
-		"fq_name": []string{"default-domain", "default-project", name + "-eth0"}, "parent_type": "project",
-		"virtual_network_refs": []any{map[string]any{"uuid": vn.UUID()}},
-		"virtual_machine_refs": []any{map[string]any{"uuid": vm.UUID()}},
-	})
-	iip := func(suffix, family string) string {
-		o := c.create("instance-ip", client.Object{"fq_name": []string{name + suffix}, "instance_ip_family": family,
-			"virtual_network_refs":           []any{map[string]any{"uuid": vn.UUID()}},
-			"virtual_machine_interface_refs": []any{map[string]any{"uuid": vmi.UUID()}}})
-		return o.GetString("instance_ip_address")
-	}
-	p := &vmPort{vm: vm.UUID(), vmi: vmi.UUID(), vn: vn.UUID(), tap: "tap" + name}
-	ip6 := iip("-ip6", "v6")
+	p, vmi := c.vmObjects(name, vn)
+	ip6 := c.instanceIP(name+"-ip6", "v6", vn, vmi)
 	if v4 {
-		p.ip = iip("-ip", "v4")
+		p.ip = c.instanceIP(name+"-ip", "v4", vn, vmi)
 	}
-	macs, _ := vmi.Get("virtual_machine_interface_mac_addresses", "mac_address").([]any)
-	if len(macs) > 0 {
-		p.mac, _ = macs[0].(string)
-	}
-	vr, err := c.api.ReadByFQName(context.Background(), "virtual-router", []string{"default-global-system-config", host})
-	if err != nil {
-		c.t.Fatalf("virtual-router %s: %v", host, err)
-	}
-	if err := c.api.RefUpdate(context.Background(), "virtual-router", vr.UUID(), "virtual-machine", vm.UUID(), client.RefAdd, nil); err != nil {
-		c.t.Fatalf("virtual-router ref: %v", err)
-	}
+	c.routerRef(host, p.vm)
 	return p, ip6
 }
 
@@ -127,86 +101,11 @@ func (c *cluster) vmPort6(host, name string, vn client.Object, v4 bool) (*vmPort
 // The VM answers UDP on port 7777 in both families with its name.
 func vmBox6(t testing.TB, h *host, p *vmPort, name, ip6 string, gw4, gw6 netip.Addr) {
 	t.Helper()
-	p.box = newBox(t, name)
-	p.box.link(t, "eth0", h.box, p.tap, 1400)
-	setMAC(t, p.box, "eth0", p.mac)
-	err := onThreadIn(p.box.ns, func() error {
-		return os.WriteFile("/proc/sys/net/ipv6/conf/eth0/accept_dad", []byte("0"), 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cidr4 := ""
-	if p.ip != "" {
-		cidr4 = p.ip + "/24"
-	}
-	p.box.up(t, "eth0", cidr4)
-	if p.ip != "" {
-		p.box.defaultVia(t, gw4.String())
-	}
-	l, err := p.box.h.LinkByName("eth0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, _ := netlink.ParseAddr(ip6 + "/64")
-	a.Flags = unix.IFA_F_NODAD
-	if err := p.box.h.AddrAdd(l, a); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	def := &netlink.Route{LinkIndex: l.Attrs().Index, Dst: &net.IPNet{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)}, Gw: gw6.AsSlice()}
-	if err := p.box.h.RouteAdd(def); err != nil {
-		t.Fatalf("%s: default IPv6 route: %v", name, err)
-	}
-	var pc net.PacketConn
-	if err := onThreadIn(p.box.ns, func() (err error) { pc, err = net.ListenPacket("udp", ":7777"); return err }); err != nil {
-		t.Fatalf("%s: echo: %v", name, err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 2048)
-		for {
-			_, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			pc.WriteTo([]byte(name), from)
-		}
-	}()
-	t.Cleanup(func() { pc.Close(); <-done })
-}
-
-// prober6 sends datagrams to an IPv6 (or IPv4) address from inside a box.
-func (b *box) prober6(t testing.TB, dst string) *prober {
-	t.Helper()
-	var c *net.UDPConn
-	err := onThreadIn(b.ns, func() (err error) {
-		c, err = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(dst), 7777)))
-		return err
-	})
-	if err != nil {
-		t.Fatalf("%s: dial %s: %v", b.name, dst, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &prober{c: c}
-}
-
-// hasRoute6 reports whether table has an IPv6 route to dst out of dev.
-func hasRoute6(t testing.TB, b *box, table int, dst, dev string) bool {
-	t.Helper()
-	routes, err := b.h.RouteListFiltered(netlink.FAMILY_V6, &netlink.Route{Table: table}, netlink.RT_FILTER_TABLE)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range routes {
-		if r.Dst == nil || r.Dst.String() != dst {
-			continue
-		}
-		if l, err := b.h.LinkByIndex(r.LinkIndex); err == nil && l.Attrs().Name == dev {
-			return true
-		}
-	}
-	return false
+	vmLink(t, h, p, name)
+	p.box.Sysctl(t, "net.ipv6.conf.eth0.accept_dad", "0")
+	vmUp(t, p, gw4.String())
+	p.box.Addr(t, "eth0", ip6+"/64")
+	p.box.Route(t, "::/0", gw6.String(), "eth0", 0)
 }
 
 // TestIPv6AcrossHosts runs a dual-stack VM on one host and an IPv6-only VM
@@ -216,47 +115,35 @@ func hasRoute6(t testing.TB, b *box, table int, dst, dev string) bool {
 // IPv6 both ways; the dual-stack VM keeps its IPv4 and the IPv6-only port
 // is active.
 func TestIPv6AcrossHosts(t *testing.T) {
-	needRoot(t)
+	nstest.NeedRoot(t)
 	c := newCluster(t)
 	vn, gw4, gw6 := c.network6("v6net", "10.6.6.0/24", "2001:db8:6::/64")
 	vni, _ := vn.GetInt("virtual_network_network_id")
 	tbl := dataplane.TableForVNI(uint32(vni))
 	vx := dataplane.DeviceName(uint32(vni))
 
-	h1b, h2b := newBox(t, "host1"), newBox(t, "host2")
-	h1b.link(t, "u1", h2b, "u2", 0)
-	h1b.up(t, "u1", "192.0.2.1/24")
-	h2b.up(t, "u2", "192.0.2.2/24")
-	h1 := c.host("host1", "192.0.2.1", h1b, "")
-	h2 := c.host("host2", "192.0.2.2", h2b, "")
+	h1, h2 := c.twoHosts()
+	h1b, h2b := h1.box, h2.box
 	p1, ip61 := c.vmPort6("host1", "vm61", vn, true)
 	p2, ip62 := c.vmPort6("host2", "vm62", vn, false)
 	vmBox6(t, h1, p1, "vm61", ip61, gw4, gw6)
 	vmBox6(t, h2, p2, "vm62", ip62, gw4, gw6)
 	h1.start(t, []string{c.addr}, t.TempDir())
 	h2.start(t, []string{c.addr}, t.TempDir())
-	for _, x := range []struct {
-		h   *host
-		p   *vmPort
-		ip6 string
-	}{{h1, p1, ip61}, {h2, p2, ip62}} {
-		waitFor(t, "agent synced", 10*time.Second, func() bool { return x.h.agent.Status().ConfigSynced })
-		pj := portJSON(x.p)
-		pj.IP6Address = x.ip6
-		if code, body := x.h.addPort(t, pj); code != 200 {
-			t.Fatalf("add port: %d %s", code, body)
-		}
-	}
+	h1.waitSynced(t)
+	h1.addPortOK(t, portJSON6(p1, ip61))
+	h2.waitSynced(t)
+	h2.addPortOK(t, portJSON6(p2, ip62))
 	waitFor(t, "vm62's inet6 route on host1", 20*time.Second, func() bool {
-		return hasRoute6(t, h1b, tbl, ip62+"/128", vx)
+		return hasRoute(t, h1b, tbl, ip62+"/128", vx)
 	})
 	waitFor(t, "vm61's inet6 route on host2", 20*time.Second, func() bool {
-		return hasRoute6(t, h2b, tbl, ip61+"/128", vx)
+		return hasRoute(t, h2b, tbl, ip61+"/128", vx)
 	})
-	if _, ok := p1.box.prober6(t, ip62).until("vm62", 10*time.Second, 200*time.Millisecond); !ok {
-		t.Fatalf("vm61 -> vm62 over IPv6: no answer\nhost1:\n%s", h1b.dump())
+	if _, ok := p1.box.Prober(t, ip62).Until("vm62", 10*time.Second, 200*time.Millisecond); !ok {
+		t.Fatalf("vm61 -> vm62 over IPv6: no answer\nhost1:\n%s", h1b.Dump())
 	}
-	if _, ok := p2.box.prober6(t, ip61).until("vm61", 10*time.Second, 200*time.Millisecond); !ok {
+	if _, ok := p2.box.Prober(t, ip61).Until("vm61", 10*time.Second, 200*time.Millisecond); !ok {
 		t.Fatal("vm62 -> vm61 over IPv6: no answer")
 	}
 	if !hasRoute(t, h1b, tbl, p1.ip+"/32", p1.tap) {
@@ -296,49 +183,25 @@ func sgRule6(ingress bool, proto string, port int) map[string]any {
 // allows only TCP 22 in: IPv6 UDP to it is dropped until the group allows
 // it, so IPv6-only ports are filtered like the others.
 func TestIPv6SecurityGroup(t *testing.T) {
-	needRoot(t)
+	nstest.NeedRoot(t)
 	if os.Getenv("AGENT_NO_FIREWALL") != "" {
 		t.Skip("firewall disabled")
 	}
 	c := newCluster(t)
-	tr, err := transformer.New(transformer.Config{APIURL: c.api.BaseURL(), Store: c.st, LeaseTTL: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	trDone := make(chan error, 1)
-	go func() { trDone <- tr.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-trDone })
+	c.startTransformer()
 
 	vn, gw4, gw6 := c.network6("v6sg", "10.7.7.0/24", "2001:db8:7::/64")
-	hb := newBox(t, "host1")
-	peerBox := newBox(t, "underlay")
-	hb.link(t, "u1", peerBox, "u2", 0)
-	hb.up(t, "u1", "192.0.2.1/24")
-	h := c.host("host1", "192.0.2.1", hb, "")
+	h := c.oneHost("host1", "192.0.2.1")
+	hb := h.box
 	p1, ip61 := c.vmPort6("host1", "vm71", vn, true)
 	p2, ip62 := c.vmPort6("host1", "vm72", vn, false)
-	sg := c.create("security-group", client.Object{
-		"fq_name": []string{"default-domain", "default-project", "ssh6"}, "parent_type": "project",
-		"security_group_entries": map[string]any{"policy_rule": []any{sgRule6(true, "tcp", 22), sgRule6(false, "any", 0)}},
-	})
-	if err := c.api.RefUpdate(context.Background(), "virtual-machine-interface", p2.vmi, "security-group", sg.UUID(), client.RefAdd, nil); err != nil {
-		t.Fatal(err)
-	}
+	sg := c.securityGroup("ssh6", []any{sgRule6(true, "tcp", 22), sgRule6(false, "any", 0)}, p2)
 	vmBox6(t, h, p1, "vm71", ip61, gw4, gw6)
 	vmBox6(t, h, p2, "vm72", ip62, gw4, gw6)
 	h.start(t, []string{c.addr}, t.TempDir())
-	waitFor(t, "agent synced", 10*time.Second, func() bool { return h.agent.Status().ConfigSynced })
-	for _, x := range []struct {
-		p   *vmPort
-		ip6 string
-	}{{p1, ip61}, {p2, ip62}} {
-		pj := portJSON(x.p)
-		pj.IP6Address = x.ip6
-		if code, body := h.addPort(t, pj); code != 200 {
-			t.Fatalf("add port: %d %s", code, body)
-		}
-	}
+	h.waitSynced(t)
+	h.addPortOK(t, portJSON6(p1, ip61))
+	h.addPortOK(t, portJSON6(p2, ip62))
 	waitFor(t, "the group's ACLs at the agent", 15*time.Second, func() bool {
 		n := 0
 		for _, acl := range h.agent.ACLs() {
@@ -350,13 +213,13 @@ func TestIPv6SecurityGroup(t *testing.T) {
 	})
 	// vm72 (grouped) reaches vm71 (no group): egress allowed, the reply
 	// is part of the connection.
-	if _, ok := p2.box.prober6(t, ip61).until("vm71", 10*time.Second, 100*time.Millisecond); !ok {
-		t.Fatalf("vm72 -> vm71 over IPv6: no answer\nhost1:\n%s", hb.dump())
+	if _, ok := p2.box.Prober(t, ip61).Until("vm71", 10*time.Second, 100*time.Millisecond); !ok {
+		t.Fatalf("vm72 -> vm71 over IPv6: no answer\nhost1:\n%s", hb.Dump())
 	}
 	time.Sleep(500 * time.Millisecond) // the firewall follows the dataplane
-	pr := p1.box.prober6(t, ip62)
+	pr := p1.box.Prober(t, ip62)
 	for range 3 {
-		if got := pr.once(500 * time.Millisecond); got != "" {
+		if got := pr.Once(500 * time.Millisecond); got != "" {
 			t.Fatalf("vm71 -> vm72 UDP 7777 over IPv6 passed a group that allows only TCP 22: %q", got)
 		}
 	}
@@ -365,7 +228,7 @@ func TestIPv6SecurityGroup(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := pr.until("vm72", 15*time.Second, 100*time.Millisecond); !ok {
+	if _, ok := pr.Until("vm72", 15*time.Second, 100*time.Millisecond); !ok {
 		t.Fatalf("vm71 -> vm72 UDP 7777 over IPv6 still dropped after the group allows it; ACLs %+v", h.agent.ACLs())
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/contrail-go/contrail/internal/agent/portapi"
+	"github.com/contrail-go/contrail/internal/testutil/nstest"
 )
 
 // portReq sends a port API request to h and decodes a 200 answer into out.
@@ -47,15 +48,10 @@ func (h *host) portReq(t testing.TB, method, path string, body any, out any) (in
 // (device down, routes withdrawn), which stays so across an agent
 // restart, and PUT /enable-port brings it back.
 func TestPortAPIVMPortsAndLinkState(t *testing.T) {
-	needRoot(t)
+	nstest.NeedRoot(t)
 	c := newCluster(t)
 	vn := c.network("vnp", "10.7.7.0/24")
-	h1b, h2b := newBox(t, "host1"), newBox(t, "host2")
-	h1b.link(t, "u1", h2b, "u2", 0)
-	h1b.up(t, "u1", "192.0.2.1/24")
-	h2b.up(t, "u2", "192.0.2.2/24")
-	h1 := c.host("host1", "192.0.2.1", h1b, "")
-	h2 := c.host("host2", "192.0.2.2", h2b, "")
+	h1, h2 := c.twoHosts()
 	p1 := c.vmPort("host1", "pod1", vn)
 	p2 := c.vmPort("host2", "vm2", vn)
 	gw := "10.7.7.254"
@@ -67,9 +63,7 @@ func TestPortAPIVMPortsAndLinkState(t *testing.T) {
 	waitFor(t, "agents synced", 10*time.Second, func() bool {
 		return h1.agent.Status().ConfigSynced && h2.agent.Status().ConfigSynced
 	})
-	if code, body := h2.addPort(t, portJSON(p2)); code != 200 {
-		t.Fatalf("POST /port: %d %s", code, body)
-	}
+	h2.addPortOK(t, portJSON(p2))
 	vmReq := map[string]any{"vm-uuid": p1.vm, "vmi-uuid": p1.vmi, "vm-name": "pod1", "vm-id": "uid-1",
 		"host-ifname": p1.tap, "vm-ifname": "eth0", "vm-namespace": "/var/run/netns/pod1", "vn-uuid": ""}
 	if code, body := h1.portReq(t, "POST", "/vm", vmReq, nil); code != 200 {
@@ -85,8 +79,8 @@ func TestPortAPIVMPortsAndLinkState(t *testing.T) {
 		t.Errorf("missing device: %d %s", code, body)
 	}
 
-	pr := p1.box.prober(t, p2.ip)
-	if _, ok := pr.until("vm2", 10*time.Second, 100*time.Millisecond); !ok {
+	pr := p1.box.Prober(t, p2.ip)
+	if _, ok := pr.Until("vm2", 10*time.Second, 100*time.Millisecond); !ok {
 		t.Fatalf("pod1 -> vm2: no answer; interfaces %+v", h1.agent.Interfaces())
 	}
 	var ports []portapi.Port
@@ -104,7 +98,7 @@ func TestPortAPIVMPortsAndLinkState(t *testing.T) {
 	}
 
 	linkUp := func() bool {
-		l, err := h1b.h.LinkByName(p1.tap)
+		l, err := h1.box.H.LinkByName(p1.tap)
 		return err == nil && l.Attrs().Flags&net.FlagUp != 0
 	}
 	blocked := func(what string) {
@@ -112,7 +106,7 @@ func TestPortAPIVMPortsAndLinkState(t *testing.T) {
 		waitFor(t, what+": pod1's device down", 5*time.Second, func() bool { return !linkUp() })
 		time.Sleep(300 * time.Millisecond) // the dataplane has withdrawn the port meanwhile
 		for range 3 {
-			if got := pr.once(300 * time.Millisecond); got != "" {
+			if got := pr.Once(300 * time.Millisecond); got != "" {
 				t.Fatalf("%s: pod1 still reaches vm2 (%q)", what, got)
 			}
 		}
@@ -140,7 +134,7 @@ func TestPortAPIVMPortsAndLinkState(t *testing.T) {
 	if code, body := h1.portReq(t, "PUT", "/enable-port/"+p1.vmi, nil, &p); code != 200 || p.Disabled {
 		t.Fatalf("PUT /enable-port: %d %s", code, body)
 	}
-	if _, ok := pr.until("vm2", 10*time.Second, 100*time.Millisecond); !ok {
+	if _, ok := pr.Until("vm2", 10*time.Second, 100*time.Millisecond); !ok {
 		t.Fatalf("pod1 -> vm2 after enable: no answer; interfaces %+v", h1.agent.Interfaces())
 	}
 	if code, _ := h1.portReq(t, "PUT", "/enable-port/"+p2.vmi, nil, nil); code != 404 {

@@ -433,32 +433,20 @@ func (r *reporter) flowContext() *flowContext {
 	c := &flowContext{ports: map[string]*portView{}, local: map[netip.Addr]string{}, owner: map[netip.Addr]*portView{},
 		hosts: map[netip.Addr]flowEnd{}}
 	tunnel := a.cfg.TunnelIP.String()
-	add := func(m map[string]map[string]xmpp.Entry) {
-		for _, items := range m {
-			for _, e := range items {
-				ue, ok := e.(*xmpp.UnicastEntry)
-				if !ok {
-					continue
-				}
-				p, err := netip.ParsePrefix(ue.NLRI.Address)
-				if err != nil {
-					continue
-				}
-				fe := flowEnd{vn: ue.VirtualNetwork}
-				for _, nh := range ue.NextHops {
-					if nh.Address != tunnel {
-						fe.vrouter = nh.Address
-						break
-					}
-				}
-				if p.IsSingleIP() {
-					if _, ok := c.hosts[p.Addr()]; !ok {
-						c.hosts[p.Addr()] = fe
-					}
-				} else {
-					c.prefix = append(c.prefix, routeEnd{p.Masked(), fe})
-				}
+	add := func(ue *xmpp.UnicastEntry, p netip.Prefix) {
+		fe := flowEnd{vn: ue.VirtualNetwork}
+		for _, nh := range ue.NextHops {
+			if nh.Address != tunnel {
+				fe.vrouter = nh.Address
+				break
 			}
+		}
+		if p.IsSingleIP() {
+			if _, ok := c.hosts[p.Addr()]; !ok {
+				c.hosts[p.Addr()] = fe
+			}
+		} else {
+			c.prefix = append(c.prefix, routeEnd{p.Masked(), fe})
 		}
 	}
 	a.mu.Lock()
@@ -476,14 +464,7 @@ func (r *reporter) flowContext() *flowContext {
 			c.local[f.addr], c.owner[f.addr] = f.vn.name, v
 		}
 	}
-	for _, p := range a.peers {
-		if p.up {
-			add(p.routes)
-		}
-	}
-	for _, s := range a.stale {
-		add(s)
-	}
+	a.eachUnicastRouteLocked(add)
 	r.mu.Lock()
 	if r.ruleKinds == nil || r.ruleGen != a.db.gen {
 		r.ruleKinds, r.ruleGen = map[string]string{}, a.db.gen

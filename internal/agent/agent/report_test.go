@@ -20,8 +20,7 @@ import (
 	"github.com/contrail-go/contrail/internal/analytics/store"
 	"github.com/contrail-go/contrail/internal/analytics/uve"
 	"github.com/contrail-go/contrail/internal/sandesh/generator"
-	"github.com/contrail-go/contrail/internal/transformer"
-	"github.com/contrail-go/contrail/pkg/client"
+	"github.com/contrail-go/contrail/internal/testutil/nstest"
 )
 
 // rowWriter keeps the rows a collector writes.
@@ -95,39 +94,21 @@ func strList(v any) []string {
 // traffic between two local VMs land in FlowRecordTable, with the
 // counters of the teardown.
 func TestReportToCollector(t *testing.T) {
-	needRoot(t)
+	nstest.NeedRoot(t)
 	c := newCluster(t)
 	col, rows := startReportCollector(t)
 	// The schema transformer gives the network its ACL: flows of ports
 	// with an ACL or security group are recorded.
-	tr, err := transformer.New(transformer.Config{APIURL: c.api.BaseURL(), Store: c.st, LeaseTTL: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	trctx, trcancel := context.WithCancel(context.Background())
-	trDone := make(chan error, 1)
-	go func() { trDone <- tr.Run(trctx) }()
-	t.Cleanup(func() { trcancel(); <-trDone })
+	c.startTransformer()
 
 	vn := c.network("rvn", "10.3.3.0/24")
-	hb := newBox(t, "rhost")
-	peerBox := newBox(t, "runderlay")
-	hb.link(t, "u1", peerBox, "u2", 0)
-	hb.up(t, "u1", "192.0.2.31/24")
-	h := c.host("rhost", "192.0.2.31", hb, "")
+	h := c.oneHost("rhost", "192.0.2.31")
+	hb := h.box
 	p1 := c.vmPort("rhost", "rvm1", vn)
 	p2 := c.vmPort("rhost", "rvm2", vn)
 	// A security group on the ports (flows are recorded for ports with a
 	// security group or network ACL): UDP 7777 in, anything out.
-	sg := c.create("security-group", client.Object{
-		"fq_name": []string{"default-domain", "default-project", "rweb"}, "parent_type": "project",
-		"security_group_entries": map[string]any{"policy_rule": []any{sgRule(true, "udp", 7777), sgRule(false, "any", 0)}},
-	})
-	for _, p := range []*vmPort{p1, p2} {
-		if err := c.api.RefUpdate(context.Background(), "virtual-machine-interface", p.vmi, "security-group", sg.UUID(), client.RefAdd, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c.securityGroup("rweb", []any{sgRule(true, "udp", 7777), sgRule(false, "any", 0)}, p1, p2)
 	gw := "10.3.3.254"
 	vmBox(t, h, p1, "rvm1", gw)
 	vmBox(t, h, p2, "rvm2", gw)
@@ -145,7 +126,7 @@ func TestReportToCollector(t *testing.T) {
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t, "rhost"}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	a, err := New(Config{Hostname: "rhost", TunnelIP: netip.MustParseAddr(h.ip), ControlNodes: []string{c.addr},
-		Collectors: []string{col.Addr().String()}, PortListener: ln, DataDir: t.TempDir(), NetNS: hb.ns,
+		Collectors: []string{col.Addr().String()}, PortListener: ln, DataDir: t.TempDir(), NetNS: hb.NS,
 		HoldTime: 3 * time.Second, ReconnectMin: 100 * time.Millisecond, ReconnectMax: 500 * time.Millisecond,
 		PortConfigWait: 2 * time.Second, RestoreTimeout: 10 * time.Second, Logger: log, NoDHCP: true,
 		Reporter: gen, Report: ReportConfig{Interval: 100 * time.Millisecond, HTTPPort: 8085, ConfigFile: "/etc/x.conf"}})
@@ -176,11 +157,8 @@ func TestReportToCollector(t *testing.T) {
 		t.Errorf("NodeStatus: %s", ns)
 	}
 
-	for _, p := range []*vmPort{p1, p2} {
-		if code, body := h.addPort(t, portJSON(p)); code != 200 {
-			t.Fatalf("add port: %d %s", code, body)
-		}
-	}
+	h.addPortOK(t, portJSON(p1))
+	h.addPortOK(t, portJSON(p2))
 	vnName := "default-domain:default-project:rvn"
 	vmi1, vmi2 := "default-domain:default-project:rvm1-eth0", "default-domain:default-project:rvm2-eth0"
 	waitFor(t, "VrouterAgent UVE with the two ports", 10*time.Second, func() bool {
@@ -207,12 +185,12 @@ func TestReportToCollector(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // the firewall follows the dataplane
 
 	// Traffic between the two VMs: a flow record per direction.
-	pr := p1.box.prober(t, p2.ip)
-	if _, ok := pr.until("rvm2", 10*time.Second, 100*time.Millisecond); !ok {
+	pr := p1.box.Prober(t, p2.ip)
+	if _, ok := pr.Until("rvm2", 10*time.Second, 100*time.Millisecond); !ok {
 		t.Fatal("rvm1 -> rvm2: no answer")
 	}
 	for i := 0; i < 4; i++ {
-		pr.once(200 * time.Millisecond)
+		pr.Once(200 * time.Millisecond)
 	}
 	fwdOf := func(f map[string]any) bool {
 		return f["sourceip"] == p1.ip && f["destip"] == p2.ip && fmt.Sprint(f["dport"]) == "7777"
@@ -244,7 +222,7 @@ func TestReportToCollector(t *testing.T) {
 
 	// The flow ends (its conntrack entry times out): the teardown record
 	// carries the counters of the whole flow.
-	if err := onThreadIn(hb.ns, func() error {
+	if err := hb.In(func() error {
 		for _, k := range []string{"nf_conntrack_udp_timeout", "nf_conntrack_udp_timeout_stream"} {
 			if err := os.WriteFile("/proc/sys/net/netfilter/"+k, []byte("1"), 0o644); err != nil {
 				return err
@@ -254,7 +232,7 @@ func TestReportToCollector(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	pr.once(200 * time.Millisecond) // restarts the timer with the short timeout
+	pr.Once(200 * time.Millisecond) // restarts the timer with the short timeout
 	waitFor(t, "teardown record", 30*time.Second, func() bool {
 		return len(rows.find(collector.TableFlowRecord, func(f map[string]any) bool {
 			return fwdOf(f) && f["teardown_time"] != nil && fmt.Sprint(f["agg-packets"]) != "0"

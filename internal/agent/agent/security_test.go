@@ -12,12 +12,28 @@ import (
 	"testing"
 	"time"
 
-	"github.com/contrail-go/contrail/internal/transformer"
+	"github.com/contrail-go/contrail/internal/testutil/nstest"
 	"github.com/contrail-go/contrail/pkg/client"
 )
 
 // sgRule is a security-group rule as a user writes it: ingress (traffic
 // from remote to the group) on one UDP port, or egress to anywhere.
+// securityGroup creates the security group name with rules and puts
+// ports in it.
+func (c *cluster) securityGroup(name string, rules []any, ports ...*vmPort) client.Object {
+	c.t.Helper()
+	sg := c.create("security-group", client.Object{
+		"fq_name": []string{"default-domain", "default-project", name}, "parent_type": "project",
+		"security_group_entries": map[string]any{"policy_rule": rules},
+	})
+	for _, p := range ports {
+		if err := c.api.RefUpdate(context.Background(), "virtual-machine-interface", p.vmi, "security-group", sg.UUID(), client.RefAdd, nil); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+	return sg
+}
+
 func sgRule(ingress bool, proto string, port int) map[string]any {
 	any4 := []any{map[string]any{"subnet": map[string]any{"ip_prefix": "0.0.0.0", "ip_prefix_len": 0}}}
 	local := []any{map[string]any{"security_group": "local"}}
@@ -39,39 +55,23 @@ func sgRule(ingress bool, proto string, port int) map[string]any {
 // traffic the group does not allow is dropped, and allowing it later
 // lets it through.
 func TestSecurityGroupsEnforced(t *testing.T) {
-	needRoot(t)
+	nstest.NeedRoot(t)
 	c := newCluster(t)
-	tr, err := transformer.New(transformer.Config{APIURL: c.api.BaseURL(), Store: c.st, LeaseTTL: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	trDone := make(chan error, 1)
-	go func() { trDone <- tr.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-trDone })
+	c.startTransformer()
 
 	vn := c.network("vn1", "10.1.1.0/24")
-	hb := newBox(t, "host1")
-	peerBox := newBox(t, "underlay")
-	hb.link(t, "u1", peerBox, "u2", 0)
-	hb.up(t, "u1", "192.0.2.1/24")
-	h := c.host("host1", "192.0.2.1", hb, "")
+	h := c.oneHost("host1", "192.0.2.1")
+	hb := h.box
 	p1 := c.vmPort("host1", "vm1", vn)
 	p2 := c.vmPort("host1", "vm2", vn)
-	sg := c.create("security-group", client.Object{
-		"fq_name": []string{"default-domain", "default-project", "web"}, "parent_type": "project",
-		"security_group_entries": map[string]any{"policy_rule": []any{sgRule(true, "tcp", 22), sgRule(false, "any", 0)}},
-	})
-	if err := c.api.RefUpdate(context.Background(), "virtual-machine-interface", p2.vmi, "security-group", sg.UUID(), client.RefAdd, nil); err != nil {
-		t.Fatal(err)
-	}
+	sg := c.securityGroup("web", []any{sgRule(true, "tcp", 22), sgRule(false, "any", 0)}, p2)
 	gw := "10.1.1.254"
 	vmBox(t, h, p1, "vm1", gw)
 	vmBox(t, h, p2, "vm2", gw)
 	// A metadata server on the host (nova's place), answering with the
 	// headers the proxy added.
 	var mdLn net.Listener
-	if err := onThreadIn(hb.ns, func() (err error) { mdLn, err = net.Listen("tcp", "127.0.0.1:8775"); return err }); err != nil {
+	if err := hb.In(func() (err error) { mdLn, err = net.Listen("tcp", "127.0.0.1:8775"); return err }); err != nil {
 		t.Fatal(err)
 	}
 	mdSrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -83,11 +83,8 @@ func TestSecurityGroupsEnforced(t *testing.T) {
 	h.meta = "http://127.0.0.1:8775"
 	h.start(t, []string{c.addr}, t.TempDir())
 	waitFor(t, "agent synced", 10*time.Second, func() bool { return h.agent.Status().ConfigSynced })
-	for _, p := range []*vmPort{p1, p2} {
-		if code, body := h.addPort(t, portJSON(p)); code != 200 {
-			t.Fatalf("add port: %d %s", code, body)
-		}
-	}
+	h.addPortOK(t, portJSON(p1))
+	h.addPortOK(t, portJSON(p2))
 	waitFor(t, "the group's ACLs at the agent", 15*time.Second, func() bool {
 		n := 0
 		for _, acl := range h.agent.ACLs() {
@@ -101,7 +98,7 @@ func TestSecurityGroupsEnforced(t *testing.T) {
 	// server sees who is asking.
 	var answer string
 	waitFor(t, "metadata answer", 10*time.Second, func() bool {
-		err := onThreadIn(p1.box.ns, func() error {
+		err := p1.box.In(func() error {
 			conn, err := net.DialTimeout("tcp", "169.254.169.254:80", time.Second)
 			if err != nil {
 				return err
@@ -119,16 +116,16 @@ func TestSecurityGroupsEnforced(t *testing.T) {
 		t.Errorf("metadata answer: %s", answer)
 	}
 
-	pr := p1.box.prober(t, p2.ip)
-	pr21 := p2.box.prober(t, p1.ip)
+	pr := p1.box.Prober(t, p2.ip)
+	pr21 := p2.box.Prober(t, p1.ip)
 	// vm2 has no security group: it reaches vm1; vm2's group allows
 	// only TCP 22 in, so vm1's UDP to vm2 is dropped.
-	if _, ok := pr21.until("vm1", 5*time.Second, 50*time.Millisecond); !ok {
+	if _, ok := pr21.Until("vm1", 5*time.Second, 50*time.Millisecond); !ok {
 		t.Fatal("vm2 -> vm1 (no group on vm1): no answer")
 	}
 	time.Sleep(500 * time.Millisecond) // the firewall follows the dataplane
 	for i := 0; i < 3; i++ {
-		if got := pr.once(500 * time.Millisecond); got != "" {
+		if got := pr.Once(500 * time.Millisecond); got != "" {
 			t.Fatalf("vm1 -> vm2 UDP 7777 passed a group that allows only TCP 22: %q", got)
 		}
 	}
@@ -151,7 +148,7 @@ func TestSecurityGroupsEnforced(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := pr.until("vm2", 15*time.Second, 100*time.Millisecond); !ok {
+	if _, ok := pr.Until("vm2", 15*time.Second, 100*time.Millisecond); !ok {
 		t.Fatalf("vm1 -> vm2 UDP 7777 still dropped after the group allows it; ACLs %+v", h.agent.ACLs())
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/contrail-go/contrail/internal/testutil/nstest"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -108,17 +109,13 @@ func TestNames(t *testing.T) {
 // TestTwoHostsTwoTenants builds two hosts joined by an underlay veth and four
 // VMs, two per network, with the same addresses in both networks.
 func TestTwoHostsTwoTenants(t *testing.T) {
-	requirePrivileged(t)
-	ctx := context.Background()
+	nstest.NeedRoot(t)
 
-	h1, h2 := mkNS(t, "host1"), mkNS(t, "host2")
-	h1.vethTo(t, "u1", h2, "u2", 0)
-	h1.up(t, "u1", "192.0.2.1/24")
-	h2.up(t, "u2", "192.0.2.2/24")
+	h1, h2 := twoHosts(t)
 
 	type vm struct {
-		ns   *testNS
-		host *testNS
+		ns   *nstest.NS
+		host *nstest.NS
 		port string
 		ip   string
 	}
@@ -130,14 +127,11 @@ func TestTwoHostsTwoTenants(t *testing.T) {
 		"vm5": {host: h1, port: "tapvm5", ip: "10.1.1.5"}, // A, next to vm1
 	}
 	for name, v := range vms {
-		v.ns = mkNS(t, name)
-		v.ns.vethTo(t, "eth0", v.host, v.port, 1450)
-		v.ns.up(t, "eth0", v.ip+"/24")
-		gw := &netlink.Route{Dst: nil, Gw: netip.MustParseAddr("10.1.1.254").AsSlice()}
-		if err := v.ns.h.RouteAdd(gw); err != nil {
-			t.Fatalf("%s: default route: %v", name, err)
-		}
-		v.ns.echoServer(t, name)
+		v.ns = nstest.New(t, name)
+		v.ns.Pair(t, "eth0", v.host, v.port, 1450)
+		v.ns.Up(t, "eth0", v.ip+"/24")
+		v.ns.DefaultVia(t, "10.1.1.254")
+		v.ns.UDPEcho(t, name)
 	}
 
 	subnet := []Subnet{{Prefix: netip.MustParsePrefix("10.1.1.0/24"), Gateway: netip.MustParseAddr("10.1.1.254")}}
@@ -171,20 +165,11 @@ func TestTwoHostsTwoTenants(t *testing.T) {
 		},
 	}
 
-	dp1, err := New(h1.ns, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(dp1.Close)
-	dp2, err := New(h2.ns, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(dp2.Close)
+	dp1, dp2 := twoDataplanes(t, h1, h2)
 
 	// Leftovers of a "previous run" and foreign objects in host1.
 	leftover := &netlink.Vxlan{LinkAttrs: netlink.LinkAttrs{Name: "vx999"}, VxlanId: 999, Port: VXLANPort}
-	if err := h1.h.LinkAdd(leftover); err != nil {
+	if err := h1.H.LinkAdd(leftover); err != nil {
 		t.Fatalf("leftover device: %v", err)
 	}
 	stale := netlink.NewRule()
@@ -192,28 +177,20 @@ func TestTwoHostsTwoTenants(t *testing.T) {
 	foreign := netlink.NewRule()
 	foreign.Priority, foreign.IifName, foreign.Table = 30000, "u1", 50
 	for _, r := range []*netlink.Rule{stale, foreign} {
-		if err := h1.h.RuleAdd(r); err != nil {
+		if err := h1.H.RuleAdd(r); err != nil {
 			t.Fatalf("rule: %v", err)
 		}
 	}
-	u1, _ := h1.h.LinkByName("u1")
+	u1, _ := h1.H.LinkByName("u1")
 	for _, table := range []int{1999, 50} {
 		r := &netlink.Route{Table: table, Dst: prefixToIPNet(netip.MustParsePrefix("10.9.0.0/16")), LinkIndex: u1.Attrs().Index}
-		if err := h1.h.RouteAdd(r); err != nil {
+		if err := h1.H.RouteAdd(r); err != nil {
 			t.Fatalf("route table %d: %v", table, err)
 		}
 	}
 
-	reconcile := func(dp *Dataplane, s State, host string) Changes {
-		t.Helper()
-		ch, err := dp.Reconcile(ctx, s)
-		if err != nil {
-			t.Fatalf("reconcile %s: %v", host, err)
-		}
-		return ch
-	}
-	ch1 := reconcile(dp1, state1, "host1")
-	reconcile(dp2, state2, "host2")
+	ch1 := reconcileOK(t, dp1, state1, "host1")
+	reconcileOK(t, dp2, state2, "host2")
 	t.Logf("host1 first reconcile: %q", ch1.Applied)
 	if ch1.Empty() {
 		t.Fatal("first reconcile reported no change")
@@ -224,18 +201,9 @@ func TestTwoHostsTwoTenants(t *testing.T) {
 		}
 	}
 
-	// A link that just came up may drop packets for up to a second (link
-	// watch), so reachability gets several seconds; unreachability is
-	// asserted by nobody answering for 1.5s.
 	expect := func(from, dst, want string) {
 		t.Helper()
-		wait := 5 * time.Second
-		if want == "" {
-			wait = 1500 * time.Millisecond
-		}
-		if got := vms[from].ns.probe(t, dst, wait); got != want {
-			t.Errorf("%s -> %s answered by %q, want %q\nhost1:\n%s", from, dst, got, want, h1.dump())
-		}
+		expectAnswer(t, vms[from].ns, dst, want, h1)
 	}
 	expect("vm1", "10.1.1.4", "vm2")
 	expect("vm2", "10.1.1.3", "vm1")
@@ -249,10 +217,10 @@ func TestTwoHostsTwoTenants(t *testing.T) {
 		t.FailNow()
 	}
 
-	if ch := reconcile(dp1, state1, "host1"); !ch.Empty() {
+	if ch := reconcileOK(t, dp1, state1, "host1"); !ch.Empty() {
 		t.Errorf("second reconcile of host1 changed %q", ch.Applied)
 	}
-	if ch := reconcile(dp2, state2, "host2"); !ch.Empty() {
+	if ch := reconcileOK(t, dp2, state2, "host2"); !ch.Empty() {
 		t.Errorf("second reconcile of host2 changed %q", ch.Applied)
 	}
 
@@ -270,7 +238,7 @@ func TestTwoHostsTwoTenants(t *testing.T) {
 	// Withdraw VM2 from host1: VM1 loses VM2 and must not reach VM4 instead.
 	state1b := state1
 	state1b.Remote = state1.Remote[1:]
-	if ch := reconcile(dp1, state1b, "host1"); ch.Empty() {
+	if ch := reconcileOK(t, dp1, state1b, "host1"); ch.Empty() {
 		t.Error("withdrawing a remote route changed nothing")
 	}
 	expect("vm1", "10.1.1.4", "")
@@ -280,41 +248,109 @@ func TestTwoHostsTwoTenants(t *testing.T) {
 	state1c := state1b
 	state1c.Ports = slices.Clone(state1b.Ports)
 	state1c.Ports[2].Network = "default-domain:p:B"
-	if ch := reconcile(dp1, state1c, "host1"); ch.Empty() {
+	if ch := reconcileOK(t, dp1, state1c, "host1"); ch.Empty() {
 		t.Error("moving a port changed nothing")
 	}
 	expect("vm3", "10.1.1.5", "vm5")
 	expect("vm1", "10.1.1.5", "")
-	if ch := reconcile(dp1, state1c, "host1"); !ch.Empty() {
+	if ch := reconcileOK(t, dp1, state1c, "host1"); !ch.Empty() {
 		t.Errorf("reconcile after the move changed %q", ch.Applied)
 	}
 
 	// Delete everything.
 	for _, hs := range []struct {
 		dp   *Dataplane
-		host *testNS
+		host *nstest.NS
 	}{{dp1, h1}, {dp2, h2}} {
-		if ch := reconcile(hs.dp, State{}, hs.host.name); ch.Empty() {
-			t.Errorf("%s: emptying reported no change", hs.host.name)
+		if ch := emptyHost(t, hs.dp, hs.host); ch.Empty() {
+			t.Errorf("%s: emptying reported no change", hs.host.Name)
 		}
-		if ch := reconcile(hs.dp, State{}, hs.host.name); !ch.Empty() {
-			t.Errorf("%s: second empty reconcile changed %q", hs.host.name, ch.Applied)
-		}
-		assertNothingOurs(t, hs.host)
 	}
 	if !hasRule(t, h1, 30000, "u1", 50) {
 		t.Error("foreign rule priority 30000 was removed by the empty reconcile")
 	}
 }
 
-func hasRule(t *testing.T, n *testNS, prio int, iif string, table int) bool {
+// twoHosts makes the namespaces host1 and host2 joined by the underlay
+// veth u1 (192.0.2.1) -- u2 (192.0.2.2).
+func twoHosts(t *testing.T) (h1, h2 *nstest.NS) {
+	t.Helper()
+	h1, h2 = nstest.New(t, "host1"), nstest.New(t, "host2")
+	h1.Pair(t, "u1", h2, "u2", 0)
+	h1.Up(t, "u1", "192.0.2.1/24")
+	h2.Up(t, "u2", "192.0.2.2/24")
+	return h1, h2
+}
+
+// twoDataplanes opens a Dataplane in each host; they close at cleanup.
+func twoDataplanes(t *testing.T, h1, h2 *nstest.NS) (dp1, dp2 *Dataplane) {
+	t.Helper()
+	dps := make([]*Dataplane, 2)
+	for i, h := range []*nstest.NS{h1, h2} {
+		dp, err := New(h.NS, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(dp.Close)
+		dps[i] = dp
+	}
+	return dps[0], dps[1]
+}
+
+// reconcileOK applies s to the dataplane of host and fails on error.
+func reconcileOK(t *testing.T, dp *Dataplane, s State, host string) Changes {
+	t.Helper()
+	ch, err := dp.Reconcile(context.Background(), s)
+	if err != nil {
+		t.Fatalf("reconcile %s: %v", host, err)
+	}
+	return ch
+}
+
+// reconcileStable applies s twice: the second time must change nothing.
+func reconcileStable(t *testing.T, dp *Dataplane, s State) {
+	t.Helper()
+	reconcileOK(t, dp, s, "")
+	if ch := reconcileOK(t, dp, s, ""); !ch.Empty() {
+		t.Fatalf("second reconcile: %q", ch.Applied)
+	}
+}
+
+// emptyHost reconciles the dataplane of host to the empty state twice,
+// the second time without change, and checks that nothing of ours is
+// left; it returns the changes of the first time.
+func emptyHost(t *testing.T, dp *Dataplane, host *nstest.NS) Changes {
+	t.Helper()
+	ch := reconcileOK(t, dp, State{}, host.Name)
+	if again := reconcileOK(t, dp, State{}, host.Name); !again.Empty() {
+		t.Errorf("%s: second empty reconcile changed %q", host.Name, again.Applied)
+	}
+	assertNothingOurs(t, host)
+	return ch
+}
+
+// expectAnswer probes dst from vm: want must answer within 5s, or nobody
+// for 1.5s when want is "". A link that just came up may drop packets
+// for up to a second (link watch).
+func expectAnswer(t *testing.T, vm *nstest.NS, dst, want string, dump *nstest.NS) {
+	t.Helper()
+	wait := 5 * time.Second
+	if want == "" {
+		wait = 1500 * time.Millisecond
+	}
+	if got := vm.Probe(t, dst, wait); got != want {
+		t.Errorf("%s -> %s answered by %q, want %q\n%s:\n%s", vm.Name, dst, got, want, dump.Name, dump.Dump())
+	}
+}
+
+func hasRule(t *testing.T, n *nstest.NS, prio int, iif string, table int) bool {
 	t.Helper()
 	return hasRuleFamily(t, n, netlink.FAMILY_V4, prio, iif, table)
 }
 
-func hasRuleFamily(t *testing.T, n *testNS, fam, prio int, iif string, table int) bool {
+func hasRuleFamily(t *testing.T, n *nstest.NS, fam, prio int, iif string, table int) bool {
 	t.Helper()
-	rules, err := n.h.RuleList(fam)
+	rules, err := n.H.RuleList(fam)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,11 +363,11 @@ func hasRuleFamily(t *testing.T, n *testNS, fam, prio int, iif string, table int
 }
 
 // countRoutes counts the IPv4 and IPv6 routes of every table that match.
-func countRoutes(t *testing.T, n *testNS, match func(netlink.Route) bool) int {
+func countRoutes(t *testing.T, n *nstest.NS, match func(netlink.Route) bool) int {
 	t.Helper()
 	var routes []netlink.Route
 	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
-		rs, err := n.h.RouteListFiltered(fam, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+		rs, err := n.H.RouteListFiltered(fam, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -346,41 +382,41 @@ func countRoutes(t *testing.T, n *testNS, match func(netlink.Route) bool) int {
 	return c
 }
 
-func assertNothingOurs(t *testing.T, n *testNS) {
+func assertNothingOurs(t *testing.T, n *nstest.NS) {
 	t.Helper()
-	links, err := n.h.LinkList()
+	links, err := n.H.LinkList()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, l := range links {
 		if isOwnedDeviceName(l.Attrs().Name) {
-			t.Errorf("%s: device %s left", n.name, l.Attrs().Name)
+			t.Errorf("%s: device %s left", n.Name, l.Attrs().Name)
 		}
 	}
 	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
-		rules, err := n.h.RuleList(fam)
+		rules, err := n.H.RuleList(fam)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, r := range rules {
 			if r.Priority == RulePriority {
-				t.Errorf("%s: rule (family %d) iif %s lookup %d left", n.name, fam, r.IifName, r.Table)
+				t.Errorf("%s: rule (family %d) iif %s lookup %d left", n.Name, fam, r.IifName, r.Table)
 			}
 		}
 	}
 	if c := countRoutes(t, n, func(r netlink.Route) bool { return isOwnedTable(r.Table) }); c != 0 {
-		t.Errorf("%s: %d routes left in owned tables", n.name, c)
+		t.Errorf("%s: %d routes left in owned tables", n.Name, c)
 	}
 	if ps := ownedProxies(t, n); len(ps) != 0 {
-		t.Errorf("%s: proxy neighbors left: %v", n.name, ps)
+		t.Errorf("%s: proxy neighbors left: %v", n.Name, ps)
 	}
-	addrs, err := n.h.AddrList(nil, netlink.FAMILY_ALL)
+	addrs, err := n.H.AddrList(nil, netlink.FAMILY_ALL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, a := range addrs {
 		if ownedAddr(a) {
-			t.Errorf("%s: gateway address %v left", n.name, a.IPNet)
+			t.Errorf("%s: gateway address %v left", n.Name, a.IPNet)
 		}
 	}
 }
@@ -391,27 +427,21 @@ func assertNothingOurs(t *testing.T, n *testNS) {
 // one VNI and a transit device for the other; traffic flows both ways and
 // the transit devices go with the leaked routes.
 func TestLeakedRoutesTransitDevices(t *testing.T) {
-	requirePrivileged(t)
-	ctx := context.Background()
-	h1, h2 := mkNS(t, "host1"), mkNS(t, "host2")
-	h1.vethTo(t, "u1", h2, "u2", 0)
-	h1.up(t, "u1", "192.0.2.1/24")
-	h2.up(t, "u2", "192.0.2.2/24")
-	va, vb := mkNS(t, "vma"), mkNS(t, "vmb")
-	va.vethTo(t, "eth0", h1, "tapa", 1400)
-	vb.vethTo(t, "eth0", h2, "tapb", 1400)
-	va.up(t, "eth0", "10.1.1.3/24")
-	vb.up(t, "eth0", "10.2.2.3/24")
+	nstest.NeedRoot(t)
+	h1, h2 := twoHosts(t)
+	va, vb := nstest.New(t, "vma"), nstest.New(t, "vmb")
+	va.Pair(t, "eth0", h1, "tapa", 1400)
+	vb.Pair(t, "eth0", h2, "tapb", 1400)
+	va.Up(t, "eth0", "10.1.1.3/24")
+	vb.Up(t, "eth0", "10.2.2.3/24")
 	for _, v := range []struct {
-		n  *testNS
+		n  *nstest.NS
 		gw string
 	}{{va, "10.1.1.254"}, {vb, "10.2.2.254"}} {
-		if err := v.n.h.RouteAdd(&netlink.Route{Gw: netip.MustParseAddr(v.gw).AsSlice()}); err != nil {
-			t.Fatal(err)
-		}
+		v.n.DefaultVia(t, v.gw)
 	}
-	va.echoServer(t, "vma")
-	vb.echoServer(t, "vmb")
+	va.UDPEcho(t, "vma")
+	vb.UDPEcho(t, "vmb")
 	addr := netip.MustParseAddr
 	netA := Network{Name: "d:p:A", VNI: 100, Subnets: []Subnet{{Prefix: netip.MustParsePrefix("10.1.1.0/24"), Gateway: addr("10.1.1.254")}}}
 	netB := Network{Name: "d:p:B", VNI: 200, Subnets: []Subnet{{Prefix: netip.MustParsePrefix("10.2.2.0/24"), Gateway: addr("10.2.2.254")}}}
@@ -421,71 +451,45 @@ func TestLeakedRoutesTransitDevices(t *testing.T) {
 	s2 := State{TunnelIP: addr("192.0.2.2"), UnderlayDev: "u2", Networks: []Network{netB},
 		Ports:  []Port{{Name: "tapb", IP: addr("10.2.2.3"), Network: "d:p:B"}},
 		Remote: []RemoteRoute{{Network: "d:p:B", Prefix: netip.MustParsePrefix("10.1.1.3/32"), TunnelEndpoint: addr("192.0.2.1"), VNI: 100}}}
-	dp1, err := New(h1.ns, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(dp1.Close)
-	dp2, err := New(h2.ns, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(dp2.Close)
-	for _, x := range []struct {
-		dp *Dataplane
-		s  State
-	}{{dp1, s1}, {dp2, s2}} {
-		if _, err := x.dp.Reconcile(ctx, x.s); err != nil {
-			t.Fatal(err)
-		}
-		if ch, err := x.dp.Reconcile(ctx, x.s); err != nil || !ch.Empty() {
-			t.Fatalf("second reconcile: %v %q", err, ch.Applied)
-		}
-	}
-	if _, err := h1.h.LinkByName("vx200"); err != nil {
+	dp1, dp2 := twoDataplanes(t, h1, h2)
+	reconcileStable(t, dp1, s1)
+	reconcileStable(t, dp2, s2)
+	if _, err := h1.H.LinkByName("vx200"); err != nil {
 		t.Fatalf("host1 has no transit device vx200: %v", err)
 	}
-	if got := va.probe(t, "10.2.2.3", 5*time.Second); got != "vmb" {
-		t.Fatalf("A -> B over the leaked route answered %q\nhost1:\n%s\nhost2:\n%s", got, h1.dump(), h2.dump())
+	if got := va.Probe(t, "10.2.2.3", 5*time.Second); got != "vmb" {
+		t.Fatalf("A -> B over the leaked route answered %q\nhost1:\n%s\nhost2:\n%s", got, h1.Dump(), h2.Dump())
 	}
-	if got := vb.probe(t, "10.1.1.3", 5*time.Second); got != "vma" {
+	if got := vb.Probe(t, "10.1.1.3", 5*time.Second); got != "vma" {
 		t.Fatalf("B -> A answered %q", got)
 	}
 	// Both networks on host1: the leaked routes of the local VMs point at
 	// host1 itself, and the kernel hands the frame from one VXLAN device
 	// to the other without leaving the host.
-	vc := mkNS(t, "vmc")
-	vc.vethTo(t, "eth0", h1, "tapc", 1400)
-	vc.up(t, "eth0", "10.2.2.5/24")
-	if err := vc.h.RouteAdd(&netlink.Route{Gw: addr("10.2.2.254").AsSlice()}); err != nil {
-		t.Fatal(err)
-	}
-	vc.echoServer(t, "vmc")
+	vc := nstest.New(t, "vmc")
+	vc.Pair(t, "eth0", h1, "tapc", 1400)
+	vc.Up(t, "eth0", "10.2.2.5/24")
+	vc.DefaultVia(t, "10.2.2.254")
+	vc.UDPEcho(t, "vmc")
 	s1local := s1
 	s1local.Networks = []Network{netA, netB}
 	s1local.Ports = append(slices.Clone(s1.Ports), Port{Name: "tapc", IP: addr("10.2.2.5"), Network: "d:p:B"})
 	s1local.Remote = append(slices.Clone(s1.Remote),
 		RemoteRoute{Network: "d:p:A", Prefix: netip.MustParsePrefix("10.2.2.5/32"), TunnelEndpoint: addr("192.0.2.1"), VNI: 200},
 		RemoteRoute{Network: "d:p:B", Prefix: netip.MustParsePrefix("10.1.1.3/32"), TunnelEndpoint: addr("192.0.2.1"), VNI: 100})
-	if _, err := dp1.Reconcile(ctx, s1local); err != nil {
-		t.Fatal(err)
+	reconcileOK(t, dp1, s1local, "host1")
+	if got := va.Probe(t, "10.2.2.5", 5*time.Second); got != "vmc" {
+		t.Errorf("A -> B on the same host answered %q\nhost1:\n%s", got, h1.Dump())
 	}
-	if got := va.probe(t, "10.2.2.5", 5*time.Second); got != "vmc" {
-		t.Errorf("A -> B on the same host answered %q\nhost1:\n%s", got, h1.dump())
-	}
-	if _, err := dp1.Reconcile(ctx, s1); err != nil {
-		t.Fatal(err)
-	}
+	reconcileOK(t, dp1, s1, "host1")
 
 	// The leak goes: so do the route and the transit device.
 	s1.Remote = nil
-	if _, err := dp1.Reconcile(ctx, s1); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h1.h.LinkByName("vx200"); err == nil {
+	reconcileOK(t, dp1, s1, "host1")
+	if _, err := h1.H.LinkByName("vx200"); err == nil {
 		t.Error("transit device vx200 left after the leak went")
 	}
-	if got := va.probe(t, "10.2.2.3", 1500*time.Millisecond); got != "" {
+	if got := va.Probe(t, "10.2.2.3", 1500*time.Millisecond); got != "" {
 		t.Errorf("A -> B without the leak answered %q", got)
 	}
 }
@@ -494,30 +498,23 @@ func TestLeakedRoutesTransitDevices(t *testing.T) {
 // the network's bridge with its VXLAN device, the remote VM's MAC points
 // at the other host, and broadcasts (ARP) are replicated to it.
 func TestL2Network(t *testing.T) {
-	requirePrivileged(t)
-	ctx := context.Background()
-	h1, h2 := mkNS(t, "host1"), mkNS(t, "host2")
-	h1.vethTo(t, "u1", h2, "u2", 0)
-	h1.up(t, "u1", "192.0.2.1/24")
-	h2.up(t, "u2", "192.0.2.2/24")
+	nstest.NeedRoot(t)
+	h1, h2 := twoHosts(t)
 	mac1, _ := net.ParseMAC("02:00:00:00:03:03")
 	mac2, _ := net.ParseMAC("02:00:00:00:03:04")
-	v1, v2 := mkNS(t, "vm1"), mkNS(t, "vm2")
-	v1.vethTo(t, "eth0", h1, "tapl1", 1400)
-	v2.vethTo(t, "eth0", h2, "tapl2", 1400)
+	v1, v2 := nstest.New(t, "vm1"), nstest.New(t, "vm2")
+	v1.Pair(t, "eth0", h1, "tapl1", 1400)
+	v2.Pair(t, "eth0", h2, "tapl2", 1400)
 	for _, v := range []struct {
-		n   *testNS
+		n   *nstest.NS
 		mac net.HardwareAddr
 		ip  string
 	}{{v1, mac1, "10.3.3.3/24"}, {v2, mac2, "10.3.3.4/24"}} {
-		l, _ := v.n.h.LinkByName("eth0")
-		if err := v.n.h.LinkSetHardwareAddr(l, v.mac); err != nil {
-			t.Fatal(err)
-		}
-		v.n.up(t, "eth0", v.ip)
+		v.n.SetMAC(t, "eth0", v.mac.String())
+		v.n.Up(t, "eth0", v.ip)
 	}
-	v1.echoServer(t, "vm1")
-	v2.echoServer(t, "vm2")
+	v1.UDPEcho(t, "vm1")
+	v2.UDPEcho(t, "vm2")
 	addr := netip.MustParseAddr
 	l2 := Network{Name: "d:p:L", VNI: 300, L2: true}
 	s1 := State{TunnelIP: addr("192.0.2.1"), UnderlayDev: "u1", Networks: []Network{l2},
@@ -526,47 +523,27 @@ func TestL2Network(t *testing.T) {
 	s2 := State{TunnelIP: addr("192.0.2.2"), UnderlayDev: "u2", Networks: []Network{l2},
 		Ports:      []Port{{Name: "tapl2", MAC: mac2, Network: "d:p:L"}},
 		RemoteMACs: []RemoteMAC{{Network: "d:p:L", MAC: mac1, TunnelEndpoint: addr("192.0.2.1")}}}
-	dp1, err := New(h1.ns, nil)
-	if err != nil {
-		t.Fatal(err)
+	dp1, dp2 := twoDataplanes(t, h1, h2)
+	reconcileStable(t, dp1, s1)
+	reconcileStable(t, dp2, s2)
+	if got := v1.Probe(t, "10.3.3.4", 5*time.Second); got != "vm2" {
+		t.Fatalf("vm1 -> vm2 over the l2 network answered %q\nhost1:\n%s", got, h1.Dump())
 	}
-	t.Cleanup(dp1.Close)
-	dp2, err := New(h2.ns, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(dp2.Close)
-	for _, x := range []struct {
-		dp *Dataplane
-		s  State
-	}{{dp1, s1}, {dp2, s2}} {
-		if _, err := x.dp.Reconcile(ctx, x.s); err != nil {
-			t.Fatal(err)
-		}
-		if ch, err := x.dp.Reconcile(ctx, x.s); err != nil || !ch.Empty() {
-			t.Fatalf("second reconcile: %v %q", err, ch.Applied)
-		}
-	}
-	if got := v1.probe(t, "10.3.3.4", 5*time.Second); got != "vm2" {
-		t.Fatalf("vm1 -> vm2 over the l2 network answered %q\nhost1:\n%s", got, h1.dump())
-	}
-	if got := v2.probe(t, "10.3.3.3", 5*time.Second); got != "vm1" {
+	if got := v2.Probe(t, "10.3.3.3", 5*time.Second); got != "vm1" {
 		t.Fatalf("vm2 -> vm1 answered %q", got)
 	}
-	if _, err := dp1.Reconcile(ctx, State{}); err != nil {
-		t.Fatal(err)
-	}
+	reconcileOK(t, dp1, State{}, "host1")
 	assertNothingOurs(t, h1)
-	if _, err := h1.h.LinkByName("cbr300"); err == nil {
+	if _, err := h1.H.LinkByName("cbr300"); err == nil {
 		t.Error("bridge cbr300 left")
 	}
 }
 
 // ownedProxies lists the proxy entries marked as ours in n, as
 // "<addr> dev <name>".
-func ownedProxies(t *testing.T, n *testNS) []string {
+func ownedProxies(t *testing.T, n *nstest.NS) []string {
 	t.Helper()
-	d, err := New(n.ns, nil)
+	d, err := New(n.NS, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -578,7 +555,7 @@ func ownedProxies(t *testing.T, n *testNS) []string {
 	var out []string
 	for _, e := range es {
 		name := fmt.Sprint(e.dev)
-		if l, err := n.h.LinkByIndex(e.dev); err == nil {
+		if l, err := n.H.LinkByIndex(e.dev); err == nil {
 			name = l.Attrs().Name
 		}
 		out = append(out, fmt.Sprintf("%v dev %s", e.addr, name))

@@ -1,13 +1,13 @@
 package dataplane
 
 import (
-	"context"
 	"net"
 	"net/netip"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/contrail-go/contrail/internal/testutil/nstest"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -15,35 +15,17 @@ import (
 // vmAddrs configures the VM side of a port: its interface eth0 gets the
 // given addresses (IPv6 ones without DAD) and a default route per family
 // via the subnet gateway.
-func (n *testNS) vmAddrs(t *testing.T, v4, v6 string) {
+func vmAddrs(t *testing.T, n *nstest.NS, v4, v6 string) {
 	t.Helper()
-	if _, err := ensureSysctls(n.ns, []sysctl{{"net/ipv6/conf/eth0/accept_dad", "0"}}); err != nil {
-		t.Fatalf("%s: %v", n.name, err)
-	}
-	n.up(t, "eth0", "")
-	l, err := n.h.LinkByName("eth0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	n.Sysctl(t, "net.ipv6.conf.eth0.accept_dad", "0")
+	n.LinkUp(t, "eth0")
 	if v4 != "" {
-		a, _ := netlink.ParseAddr(v4 + "/24")
-		if err := n.h.AddrAdd(l, a); err != nil {
-			t.Fatalf("%s: %v", n.name, err)
-		}
-		if err := n.h.RouteAdd(&netlink.Route{Gw: netip.MustParseAddr("10.1.1.254").AsSlice()}); err != nil {
-			t.Fatalf("%s: default route: %v", n.name, err)
-		}
+		n.Addr(t, "eth0", v4+"/24")
+		n.DefaultVia(t, "10.1.1.254")
 	}
 	if v6 != "" {
-		a, _ := netlink.ParseAddr(v6 + "/64")
-		a.Flags = unix.IFA_F_NODAD
-		if err := n.h.AddrAdd(l, a); err != nil {
-			t.Fatalf("%s: %v", n.name, err)
-		}
-		r := &netlink.Route{Dst: prefixToIPNet(netip.MustParsePrefix("::/0")), Gw: netip.MustParseAddr("2001:db8:1::1").AsSlice(), LinkIndex: l.Attrs().Index}
-		if err := n.h.RouteAdd(r); err != nil {
-			t.Fatalf("%s: default IPv6 route: %v", n.name, err)
-		}
+		n.Addr(t, "eth0", v6+"/64")
+		n.Route(t, "::/0", "2001:db8:1::1", "eth0", 0)
 	}
 }
 
@@ -53,19 +35,15 @@ func (n *testNS) vmAddrs(t *testing.T, v4, v6 string) {
 // second reconcile changes nothing and withdrawn routes take their proxy
 // entries with them.
 func TestIPv6(t *testing.T) {
-	requirePrivileged(t)
-	ctx := context.Background()
-	h1, h2 := mkNS(t, "host1"), mkNS(t, "host2")
-	h1.vethTo(t, "u1", h2, "u2", 0)
-	h1.up(t, "u1", "192.0.2.1/24")
-	h2.up(t, "u2", "192.0.2.2/24")
+	nstest.NeedRoot(t)
+	h1, h2 := twoHosts(t)
 
 	type vm struct {
-		host   *testNS
+		host   *nstest.NS
 		port   string
 		v4, v6 string
 		netw   string
-		ns     *testNS
+		ns     *nstest.NS
 	}
 	const A, B = "d:p:A", "d:p:B"
 	vms := map[string]*vm{
@@ -78,14 +56,14 @@ func TestIPv6(t *testing.T) {
 	names := []string{"vm1", "vm2", "vm3", "vm4", "vm5"}
 	for _, name := range names {
 		v := vms[name]
-		v.ns = mkNS(t, name)
-		v.ns.vethTo(t, "eth0", v.host, v.port, 1400)
-		v.ns.vmAddrs(t, v.v4, v.v6)
-		v.ns.echoServer(t, name)
+		v.ns = nstest.New(t, name)
+		v.ns.Pair(t, "eth0", v.host, v.port, 1400)
+		vmAddrs(t, v.ns, v.v4, v.v6)
+		v.ns.UDPEcho(t, name)
 	}
 	// vm1 probes its neighbors again every ~100 ms (unicast solicitations
 	// of the reachability confirmation), which must be answered too.
-	_, err := ensureSysctls(vms["vm1"].ns.ns, []sysctl{
+	_, err := ensureSysctls(vms["vm1"].ns.NS, []sysctl{
 		{"net/ipv6/neigh/eth0/base_reachable_time_ms", "100"},
 		{"net/ipv6/neigh/eth0/delay_first_probe_time", "0"},
 		{"net/ipv6/neigh/eth0/retrans_time_ms", "100"},
@@ -100,7 +78,7 @@ func TestIPv6(t *testing.T) {
 		{Prefix: netip.MustParsePrefix("2001:db8:1::/64"), Gateway: addr("2001:db8:1::1")},
 	}
 	nets := []Network{{Name: A, VNI: 100, Subnets: subnets}, {Name: B, VNI: 200, Subnets: subnets}}
-	states := map[*testNS]*State{
+	states := map[*nstest.NS]*State{
 		h1: {TunnelIP: addr("192.0.2.1"), UnderlayDev: "u1", Networks: nets},
 		h2: {TunnelIP: addr("192.0.2.2"), UnderlayDev: "u2", Networks: nets},
 	}
@@ -127,56 +105,39 @@ func TestIPv6(t *testing.T) {
 		}
 	}
 
-	dp1, err := New(h1.ns, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(dp1.Close)
-	dp2, err := New(h2.ns, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(dp2.Close)
+	dp1, dp2 := twoDataplanes(t, h1, h2)
 
 	// IPv6 leftovers of a "previous run" in host1, and foreign objects.
-	u1, _ := h1.h.LinkByName("u1")
+	u1, _ := h1.H.LinkByName("u1")
 	stale := netlink.NewRule()
 	stale.Family, stale.Priority, stale.IifName, stale.Table = netlink.FAMILY_V6, RulePriority, "tapgone", 1999
 	foreign := netlink.NewRule()
 	foreign.Family, foreign.Priority, foreign.IifName, foreign.Table = netlink.FAMILY_V6, 30000, "u1", 50
 	for _, r := range []*netlink.Rule{stale, foreign} {
-		if err := h1.h.RuleAdd(r); err != nil {
+		if err := h1.H.RuleAdd(r); err != nil {
 			t.Fatalf("rule: %v", err)
 		}
 	}
 	for _, table := range []int{1999, 50} {
 		r := &netlink.Route{Table: table, Dst: prefixToIPNet(netip.MustParsePrefix("2001:db8:9::/48")), LinkIndex: u1.Attrs().Index}
-		if err := h1.h.RouteAdd(r); err != nil {
+		if err := h1.H.RouteAdd(r); err != nil {
 			t.Fatalf("route table %d: %v", table, err)
 		}
 	}
 	gwLeft := &netlink.Addr{IPNet: prefixToIPNet(netip.MustParsePrefix("2001:db8:9::1/128")), Flags: unix.IFA_F_NOPREFIXROUTE | unix.IFA_F_NODAD}
-	if err := h1.h.AddrAdd(u1, gwLeft); err != nil {
+	if err := h1.H.AddrAdd(u1, gwLeft); err != nil {
 		t.Fatalf("leftover address: %v", err)
 	}
 	if err := dp1.proxyRequest(unix.RTM_NEWNEIGH, unix.NLM_F_CREATE, proxyEntry{u1.Attrs().Index, addr("2001:db8:9::9")}); err != nil {
 		t.Fatalf("leftover proxy: %v", err)
 	}
 	foreignProxy := &netlink.Neigh{LinkIndex: u1.Attrs().Index, Family: netlink.FAMILY_V6, Flags: netlink.NTF_PROXY, IP: net.IP(addr("2001:db8:9::8").AsSlice())}
-	if err := h1.h.NeighAdd(foreignProxy); err != nil {
+	if err := h1.H.NeighAdd(foreignProxy); err != nil {
 		t.Fatalf("foreign proxy: %v", err)
 	}
 
-	reconcile := func(dp *Dataplane, s State, host string) Changes {
-		t.Helper()
-		ch, err := dp.Reconcile(ctx, s)
-		if err != nil {
-			t.Fatalf("reconcile %s: %v", host, err)
-		}
-		return ch
-	}
-	ch1 := reconcile(dp1, *states[h1], "host1")
-	reconcile(dp2, *states[h2], "host2")
+	ch1 := reconcileOK(t, dp1, *states[h1], "host1")
+	reconcileOK(t, dp2, *states[h2], "host2")
 	t.Logf("host1 first reconcile: %q", ch1.Applied)
 	for _, want := range []string{
 		"delete -6 rule priority 20000 iif tapgone lookup 1999",
@@ -202,13 +163,7 @@ func TestIPv6(t *testing.T) {
 
 	expect := func(from, dst, want string) {
 		t.Helper()
-		wait := 5 * time.Second
-		if want == "" {
-			wait = 1500 * time.Millisecond
-		}
-		if got := vms[from].ns.probe(t, dst, wait); got != want {
-			t.Errorf("%s -> %s answered by %q, want %q\nhost1:\n%s", from, dst, got, want, h1.dump())
-		}
+		expectAnswer(t, vms[from].ns, dst, want, h1)
 	}
 	expect("vm1", "2001:db8:1::4", "vm2")
 	expect("vm2", "2001:db8:1::3", "vm1")
@@ -231,11 +186,11 @@ func TestIPv6(t *testing.T) {
 	// answer would arrive with a hop limit below 255 and be ignored: the
 	// entry would fail (seen without all.proxy_ndp).
 	for i := range 4 {
-		if got := vms["vm1"].ns.probe(t, "2001:db8:1::4", time.Second); got != "vm2" {
+		if got := vms["vm1"].ns.Probe(t, "2001:db8:1::4", time.Second); got != "vm2" {
 			t.Errorf("vm1 -> vm2 answered %q while its neighbor entry is confirmed", got)
 		}
 		time.Sleep(400 * time.Millisecond)
-		neighs, err := vms["vm1"].ns.h.NeighList(0, netlink.FAMILY_V6)
+		neighs, err := vms["vm1"].ns.H.NeighList(0, netlink.FAMILY_V6)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -246,10 +201,10 @@ func TestIPv6(t *testing.T) {
 		}
 	}
 
-	if ch := reconcile(dp1, *states[h1], "host1"); !ch.Empty() {
+	if ch := reconcileOK(t, dp1, *states[h1], "host1"); !ch.Empty() {
 		t.Errorf("second reconcile of host1 changed %q", ch.Applied)
 	}
-	if ch := reconcile(dp2, *states[h2], "host2"); !ch.Empty() {
+	if ch := reconcileOK(t, dp2, *states[h2], "host2"); !ch.Empty() {
 		t.Errorf("second reconcile of host2 changed %q", ch.Applied)
 	}
 	if !hasRuleFamily(t, h1, netlink.FAMILY_V6, 30000, "u1", 50) {
@@ -259,7 +214,7 @@ func TestIPv6(t *testing.T) {
 		t.Errorf("foreign table 50 has %d routes, want 1", n)
 	}
 	hasForeignProxy := func() bool {
-		ns, err := h1.h.NeighProxyList(u1.Attrs().Index, netlink.FAMILY_V6)
+		ns, err := h1.H.NeighProxyList(u1.Attrs().Index, netlink.FAMILY_V6)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -280,7 +235,7 @@ func TestIPv6(t *testing.T) {
 	s1b.Remote = slices.DeleteFunc(slices.Clone(s1b.Remote), func(r RemoteRoute) bool {
 		return r.Network == A && r.Prefix == netip.MustParsePrefix("2001:db8:1::4/128")
 	})
-	ch := reconcile(dp1, s1b, "host1")
+	ch := reconcileOK(t, dp1, s1b, "host1")
 	for _, want := range []string{"delete neighbor proxy 2001:db8:1::4 dev tap61", "delete neighbor proxy 2001:db8:1::4 dev tap65"} {
 		if !slices.Contains(ch.Applied, want) {
 			t.Errorf("withdrawal misses %q; got %q", want, ch.Applied)
@@ -299,27 +254,19 @@ func TestIPv6(t *testing.T) {
 			s1c.Ports[i].IP6 = netip.Addr{}
 		}
 	}
-	ch = reconcile(dp1, s1c, "host1")
+	ch = reconcileOK(t, dp1, s1c, "host1")
 	for _, want := range []string{"delete address 2001:db8:1::1/128 dev tap61", "delete route 2001:db8:1::3/128 table 1100", "delete neighbor proxy 2001:db8:1::3 dev tap65"} {
 		if !slices.Contains(ch.Applied, want) {
 			t.Errorf("removing vm1's IPv6 address misses %q; got %q", want, ch.Applied)
 		}
 	}
 	expect("vm5", "2001:db8:1::3", "")
-	if ch := reconcile(dp1, s1c, "host1"); !ch.Empty() {
+	if ch := reconcileOK(t, dp1, s1c, "host1"); !ch.Empty() {
 		t.Errorf("reconcile after the change changed %q", ch.Applied)
 	}
 
-	for _, hs := range []struct {
-		dp   *Dataplane
-		host *testNS
-	}{{dp1, h1}, {dp2, h2}} {
-		reconcile(hs.dp, State{}, hs.host.name)
-		if ch := reconcile(hs.dp, State{}, hs.host.name); !ch.Empty() {
-			t.Errorf("%s: second empty reconcile changed %q", hs.host.name, ch.Applied)
-		}
-		assertNothingOurs(t, hs.host)
-	}
+	emptyHost(t, dp1, h1)
+	emptyHost(t, dp2, h2)
 	if !hasForeignProxy() {
 		t.Error("foreign proxy entry was removed by the empty reconcile")
 	}

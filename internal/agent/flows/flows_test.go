@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/contrail-go/contrail/internal/agent/security"
-	"github.com/contrail-go/contrail/internal/agent/security/nstest"
+	"github.com/contrail-go/contrail/internal/testutil/nstest"
 )
 
 // TestFlowRecords runs TCP through a port protected by the security

@@ -435,19 +435,33 @@ func (s *Server) AddVM(v VMPort) (VMPort, error) {
 	return v, nil
 }
 
+// parseVMRef checks and canonicalizes the uuid of a VM and that of one
+// of its interfaces (vmi "" for all of them).
+func parseVMRef(vm, vmi string) (cvm, cvmi string, err error) {
+	cvm, ok := ParseUUID(vm)
+	if !ok {
+		return "", "", invalid(FieldVMUUID, "%q is not a uuid", vm)
+	}
+	if vmi != "" {
+		if cvmi, ok = ParseUUID(vmi); !ok {
+			return "", "", invalid(FieldVMIUUID, "%q is not a uuid", vmi)
+		}
+	}
+	return cvm, cvmi, nil
+}
+
+// vmiNotFound is the ErrNotFound for interface vmi of VM vm.
+func vmiNotFound(vm, vmi string) error {
+	return fmt.Errorf("%w: virtual-machine-interface %s of VM %s", ErrNotFound, vmi, vm)
+}
+
 // DeleteVM removes the VM-style ports of a VM (DELETE /vm/<vm-uuid>), or
 // only one (vmi not ""), and returns them. A VM without ports is not an
 // error, as in the original; an unknown vmi of the VM is ErrNotFound.
 func (s *Server) DeleteVM(vm, vmi string) ([]VMPort, error) {
-	cvm, ok := ParseUUID(vm)
-	if !ok {
-		return nil, invalid(FieldVMUUID, "%q is not a uuid", vm)
-	}
-	cvmi := ""
-	if vmi != "" {
-		if cvmi, ok = ParseUUID(vmi); !ok {
-			return nil, invalid(FieldVMIUUID, "%q is not a uuid", vmi)
-		}
+	cvm, cvmi, err := parseVMRef(vm, vmi)
+	if err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -458,7 +472,7 @@ func (s *Server) DeleteVM(vm, vmi string) ([]VMPort, error) {
 		}
 	}
 	if cvmi != "" && len(todo) == 0 {
-		return nil, fmt.Errorf("%w: virtual-machine-interface %s of VM %s", ErrNotFound, cvmi, cvm)
+		return nil, vmiNotFound(cvm, cvmi)
 	}
 	done := []VMPort{}
 	var firstErr error
@@ -492,15 +506,9 @@ func (s *Server) DeleteVM(vm, vmi string) ([]VMPort, error) {
 // VM-style ports and the POST /port ports whose instance-id it is, as
 // Describe resolves them. ErrNotFound if there is none.
 func (s *Server) VMPorts(vm, vmi string) ([]Port, error) {
-	cvm, ok := ParseUUID(vm)
-	if !ok {
-		return nil, invalid(FieldVMUUID, "%q is not a uuid", vm)
-	}
-	cvmi := ""
-	if vmi != "" {
-		if cvmi, ok = ParseUUID(vmi); !ok {
-			return nil, invalid(FieldVMIUUID, "%q is not a uuid", vmi)
-		}
+	cvm, cvmi, err := parseVMRef(vm, vmi)
+	if err != nil {
+		return nil, err
 	}
 	var ports []Port
 	for _, p := range s.Store.AllPorts() {
@@ -510,7 +518,7 @@ func (s *Server) VMPorts(vm, vmi string) ([]Port, error) {
 	}
 	if len(ports) == 0 {
 		if cvmi != "" {
-			return nil, fmt.Errorf("%w: virtual-machine-interface %s of VM %s", ErrNotFound, cvmi, cvm)
+			return nil, vmiNotFound(cvm, cvmi)
 		}
 		return nil, fmt.Errorf("%w: no port of VM %s", ErrNotFound, cvm)
 	}

@@ -112,9 +112,10 @@ func (f *fixture) do(method, path, body string, out any) int {
 	return resp.StatusCode
 }
 
-func portJSON(t *testing.T, p Port) string {
+// jsonBody is v as a request body.
+func jsonBody(t *testing.T, v any) string {
 	t.Helper()
-	b, err := json.Marshal(p)
+	b, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,12 +171,12 @@ func TestServerAddGetDelete(t *testing.T) {
 func TestServerReplace(t *testing.T) {
 	f := newFixture(t, t.TempDir())
 	p := testPort(testVMI, "tap0")
-	if code := f.do("POST", "/port", portJSON(t, p), nil); code != 200 {
+	if code := f.do("POST", "/port", jsonBody(t, p), nil); code != 200 {
 		t.Fatalf("first POST = %d", code)
 	}
 	p.SystemName = "tap1"
 	p.IPAddress = "10.0.0.9"
-	if code := f.do("POST", "/port", portJSON(t, p), nil); code != 200 {
+	if code := f.do("POST", "/port", jsonBody(t, p), nil); code != 200 {
 		t.Fatalf("second POST = %d", code)
 	}
 	var list []Port
@@ -297,7 +298,7 @@ func TestServerStoreFailureUndoesApply(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "ports")
 	f := newFixture(t, dir)
 	old := testPort(testVMI, "tap0")
-	if code := f.do("POST", "/port", portJSON(t, old), nil); code != 200 {
+	if code := f.do("POST", "/port", jsonBody(t, old), nil); code != 200 {
 		t.Fatal(code)
 	}
 	if err := os.RemoveAll(dir); err != nil {
@@ -306,7 +307,7 @@ func TestServerStoreFailureUndoesApply(t *testing.T) {
 	// A replace is undone by applying the old port again.
 	repl := testPort(testVMI, "tap9")
 	var eb errorBody
-	if code := f.do("POST", "/port", portJSON(t, repl), &eb); code != 500 || eb.Error.Code != CodeInternal {
+	if code := f.do("POST", "/port", jsonBody(t, repl), &eb); code != 500 || eb.Error.Code != CodeInternal {
 		t.Errorf("replace = %d %+v", code, eb)
 	}
 	if _, prog := f.dp.snapshot(); prog[testVMI].SystemName != "tap0" {
@@ -316,7 +317,7 @@ func TestServerStoreFailureUndoesApply(t *testing.T) {
 		t.Errorf("store holds %+v, want the old port", p)
 	}
 	// A new port is undone with Remove.
-	if code := f.do("POST", "/port", portJSON(t, testPort(uuidN(7), "tap7")), &eb); code != 500 {
+	if code := f.do("POST", "/port", jsonBody(t, testPort(uuidN(7), "tap7")), &eb); code != 500 {
 		t.Errorf("add = %d %+v", code, eb)
 	}
 	if _, prog := f.dp.snapshot(); len(prog) != 1 {
@@ -376,7 +377,7 @@ func TestServerRestartReplays(t *testing.T) {
 	dir := t.TempDir()
 	f := newFixture(t, dir)
 	for i := range 3 {
-		if code := f.do("POST", "/port", portJSON(t, testPort(uuidN(i), fmt.Sprintf("tap%d", i))), nil); code != 200 {
+		if code := f.do("POST", "/port", jsonBody(t, testPort(uuidN(i), fmt.Sprintf("tap%d", i))), nil); code != 200 {
 			t.Fatal(code)
 		}
 	}
@@ -414,7 +415,7 @@ func TestServerConcurrentAdds(t *testing.T) {
 	errc := make(chan error, n)
 	bodies := make([]string, n)
 	for i := range n {
-		bodies[i] = portJSON(t, testPort(uuidN(i), fmt.Sprintf("tap%d", i)))
+		bodies[i] = jsonBody(t, testPort(uuidN(i), fmt.Sprintf("tap%d", i)))
 	}
 	for i := range n {
 		wg.Add(1)
@@ -468,25 +469,15 @@ func TestServerConcurrentAdds(t *testing.T) {
 }
 
 func TestServerServeShutsDown(t *testing.T) {
-	srv := &Server{Store: mustOpen(t, t.TempDir(), nil)}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	resp, err := http.Get("http://" + ln.Addr().String() + "/ports")
+	// startServer stops Serve at cleanup and fails unless it returns nil.
+	url := startServer(t, &Server{Store: mustOpen(t, t.TempDir(), nil)})
+	resp, err := http.Get(url + "/ports")
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Errorf("GET /ports = %d", resp.StatusCode)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("Serve = %v", err)
 	}
 }
 

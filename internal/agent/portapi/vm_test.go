@@ -29,15 +29,6 @@ const vmJSON = `{
   "vmi-uuid": "11111111-2222-3333-4444-555555555555"
 }`
 
-func vmBody(t *testing.T, v VMPort) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 // expectError checks a 4xx/5xx answer's status, code and field.
 func (f *fixture) expectError(method, path, body string, status int, code, field string) {
 	f.t.Helper()
@@ -178,7 +169,7 @@ func TestServerVMPorts(t *testing.T) {
 	second := VMPort{VMUUID: testVM, VMIUUID: uuidN(2), VMName: "default__pod1", HostIfname: "tapeth1-222222"}
 	other := VMPort{VMUUID: testVM2, VMIUUID: uuidN(3), VMName: "vm2", HostIfname: "tap3"}
 	for _, x := range []VMPort{second, other} {
-		if code := f.do("POST", "/vm", vmBody(t, x), nil); code != 200 {
+		if code := f.do("POST", "/vm", jsonBody(t, x), nil); code != 200 {
 			t.Fatalf("POST /vm %s = %d", x.VMIUUID, code)
 		}
 	}
@@ -199,19 +190,19 @@ func TestServerVMPorts(t *testing.T) {
 	f.expectError("GET", "/vm/nope", "", 400, CodeInvalid, FieldVMUUID)
 	f.expectError("GET", "/vm/"+testVM+"/nope", "", 400, CodeInvalid, FieldVMIUUID)
 	// Not resolved yet: 503, retry.
-	if code := f.do("POST", "/vm", vmBody(t, VMPort{VMUUID: uuidN(6), VMIUUID: uuidN(7), VMName: "late", HostIfname: "tap7"}), nil); code != 200 {
+	if code := f.do("POST", "/vm", jsonBody(t, VMPort{VMUUID: uuidN(6), VMIUUID: uuidN(7), VMName: "late", HostIfname: "tap7"}), nil); code != 200 {
 		t.Fatal("POST /vm late")
 	}
 	f.expectError("GET", "/vm/"+uuidN(6), "", 503, CodeUnavailable, "")
 
 	// Conflicts both ways, with the field named.
-	f.expectError("POST", "/port", portJSON(t, testPort(testVMI, "tapx")), 409, CodeConflict, FieldID)
+	f.expectError("POST", "/port", jsonBody(t, testPort(testVMI, "tapx")), 409, CodeConflict, FieldID)
 	f.expectError("DELETE", "/port/"+testVMI, "", 409, CodeConflict, FieldID)
-	if code := f.do("POST", "/port", portJSON(t, testPort(uuidN(5), "tap5")), nil); code != 200 {
+	if code := f.do("POST", "/port", jsonBody(t, testPort(uuidN(5), "tap5")), nil); code != 200 {
 		t.Fatal("POST /port")
 	}
-	f.expectError("POST", "/vm", vmBody(t, VMPort{VMUUID: testVM, VMIUUID: uuidN(5), VMName: "x", HostIfname: "tap5"}), 409, CodeConflict, FieldVMIUUID)
-	f.expectError("POST", "/vm", vmBody(t, VMPort{VMUUID: testVM2, VMIUUID: testVMI, VMName: "x", HostIfname: "tap5"}), 409, CodeConflict, FieldVMIUUID)
+	f.expectError("POST", "/vm", jsonBody(t, VMPort{VMUUID: testVM, VMIUUID: uuidN(5), VMName: "x", HostIfname: "tap5"}), 409, CodeConflict, FieldVMIUUID)
+	f.expectError("POST", "/vm", jsonBody(t, VMPort{VMUUID: testVM2, VMIUUID: testVMI, VMName: "x", HostIfname: "tap5"}), 409, CodeConflict, FieldVMIUUID)
 
 	// A restarted agent gets every port back, VM ones included.
 	st := mustOpen(t, f.dir, nil)

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/contrail-go/contrail/internal/agent/security/nstest"
+	"github.com/contrail-go/contrail/internal/testutil/nstest"
 )
 
 // manyRules returns n ingress rules of which only the last matches

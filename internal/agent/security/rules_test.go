@@ -3,7 +3,7 @@
 package security
 
 import (
-	"github.com/contrail-go/contrail/internal/agent/security/nstest"
+	"github.com/contrail-go/contrail/internal/testutil/nstest"
 	"testing"
 
 	"github.com/vishvananda/netlink"

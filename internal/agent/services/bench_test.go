@@ -4,16 +4,14 @@ package services
 
 import (
 	"context"
-	"net"
 	"net/netip"
 	"runtime"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
-
 	"github.com/contrail-go/contrail/internal/agent/services/dhcpclient"
 	"github.com/contrail-go/contrail/internal/agent/services/dhcpwire"
+	"github.com/contrail-go/contrail/internal/testutil/nstest"
 )
 
 func benchFrame(m *dhcpwire.Message) []byte {
@@ -42,12 +40,12 @@ func BenchmarkHandleDiscover(b *testing.B) {
 // BenchmarkAcquire measures a whole DISCOVER..ACK exchange between the
 // client and the server over a veth pair.
 func BenchmarkAcquire(b *testing.B) {
-	privileged(b)
-	host := newTNS(b, "host")
-	vm := newTNS(b, "vm")
-	host.veth(b, "tap1", vm, "eth0", vmMAC)
+	nstest.NeedRoot(b)
+	host := nstest.New(b, "host")
+	vm := nstest.New(b, "vm")
+	veth(b, host, "tap1", vm, "eth0", vmMAC)
 	var srv *DHCP
-	if err := in(host.ns, func() (err error) { srv, err = NewDHCP(nil); return err }); err != nil {
+	if err := host.In(func() (err error) { srv, err = NewDHCP(nil); return err }); err != nil {
 		b.Fatal(err)
 	}
 	defer srv.Close()
@@ -55,7 +53,7 @@ func BenchmarkAcquire(b *testing.B) {
 		b.Fatal(err)
 	}
 	var c *dhcpclient.Client
-	if err := in(vm.ns, func() (err error) { c, err = dhcpclient.New("eth0"); return err }); err != nil {
+	if err := vm.In(func() (err error) { c, err = dhcpclient.New("eth0"); return err }); err != nil {
 		b.Fatal(err)
 	}
 	defer c.Close()
@@ -71,17 +69,17 @@ func BenchmarkAcquire(b *testing.B) {
 // TestCloseStopsGoroutines checks that closing the three services leaves
 // none of their goroutines behind.
 func TestCloseStopsGoroutines(t *testing.T) {
-	privileged(t)
-	host := newTNS(t, "host")
+	nstest.NeedRoot(t)
+	host := nstest.New(t, "host")
 	nova := newFakeNova(t, host)
 	upstream := fakeResolver(t, host)
 	vm := metaVM(t, host, "vm", "tap1", "10.1.1.3")
-	host.addAddr(t, "tap1", "10.1.1.2/32")
+	host.Addr(t, "tap1", "10.1.1.2/32")
 	before := runtime.NumGoroutine()
 	var d *DHCP
 	var m *Metadata
 	var dn *DNS
-	err := in(host.ns, func() (err error) {
+	err := host.In(func() (err error) {
 		if d, err = NewDHCP(nil); err != nil {
 			return err
 		}
@@ -128,18 +126,18 @@ func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 // created again under the same name, the metadata and DNS proxies rebind
 // their sockets to the new interface by themselves.
 func TestProxiesFollowRecreatedInterface(t *testing.T) {
-	privileged(t)
+	nstest.NeedRoot(t)
 	old := watchInterval
 	watchInterval = 50 * time.Millisecond
 	defer func() { watchInterval = old }()
-	host := newTNS(t, "host")
+	host := nstest.New(t, "host")
 	nova := newFakeNova(t, host)
 	upstream := fakeResolver(t, host)
 	vm := metaVM(t, host, "vm", "tap1", "10.1.1.3")
-	host.addAddr(t, "tap1", "10.1.1.2/32")
+	host.Addr(t, "tap1", "10.1.1.2/32")
 	m := newMetadataIn(t, host, MetadataConfig{Listen: netip.MustParseAddrPort("0.0.0.0:8775"), Upstream: nova.url})
 	var dn *DNS
-	if err := in(host.ns, func() (err error) {
+	if err := host.In(func() (err error) {
 		dn, err = NewDNS(DNSConfig{Listen: netip.MustParseAddrPort("0.0.0.0:5353"), Upstream: []string{upstream}})
 		return err
 	}); err != nil {
@@ -163,21 +161,18 @@ func TestProxiesFollowRecreatedInterface(t *testing.T) {
 		}
 	}
 	check("before")
-	l, err := host.h.LinkByName("tap1")
+	l, err := host.H.LinkByName("tap1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := host.h.LinkDel(l); err != nil {
+	if err := host.H.LinkDel(l); err != nil {
 		t.Fatal(err)
 	}
-	host.veth(t, "tap1", vm, "eth0", nil)
-	host.addAddr(t, "tap1", "10.1.1.1/32")
-	host.addAddr(t, "tap1", "10.1.1.2/32")
-	vm.addAddr(t, "eth0", "10.1.1.3/24")
-	e, _ := vm.h.LinkByName("eth0")
-	if err := vm.h.RouteAdd(&netlink.Route{LinkIndex: e.Attrs().Index, Gw: net.ParseIP("10.1.1.1")}); err != nil {
-		t.Fatal(err)
-	}
+	veth(t, host, "tap1", vm, "eth0", nil)
+	host.Addr(t, "tap1", "10.1.1.1/32")
+	host.Addr(t, "tap1", "10.1.1.2/32")
+	vm.Addr(t, "eth0", "10.1.1.3/24")
+	vm.Route(t, "", "10.1.1.1", "eth0", 0)
 	time.Sleep(300 * time.Millisecond) // several watch rounds
 	check("after the tap was recreated")
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/contrail-go/contrail/internal/agent/services/dhcpclient"
 	"github.com/contrail-go/contrail/internal/agent/services/dhcpwire"
+	"github.com/contrail-go/contrail/internal/testutil/nstest"
 )
 
 var (
@@ -43,15 +44,15 @@ func testPort(name string, mac net.HardwareAddr) PortInfo {
 // dhcpLab is a host namespace running a DHCP server and VM namespaces
 // linked to it by veth pairs ("tapN" on the host, "eth0" in the VM).
 type dhcpLab struct {
-	host *tns
+	host *nstest.NS
 	srv  *DHCP
 }
 
 func newDHCPLab(t *testing.T) *dhcpLab {
 	t.Helper()
-	privileged(t)
-	lab := &dhcpLab{host: newTNS(t, "host")}
-	err := in(lab.host.ns, func() (err error) {
+	nstest.NeedRoot(t)
+	lab := &dhcpLab{host: nstest.New(t, "host")}
+	err := lab.host.In(func() (err error) {
 		lab.srv, err = NewDHCP(nil)
 		return err
 	})
@@ -62,17 +63,17 @@ func newDHCPLab(t *testing.T) *dhcpLab {
 	return lab
 }
 
-func (lab *dhcpLab) vm(t *testing.T, name, tap string, mac net.HardwareAddr) *tns {
-	vm := newTNS(t, name)
-	lab.host.veth(t, tap, vm, "eth0", mac)
+func (lab *dhcpLab) vm(t *testing.T, name, tap string, mac net.HardwareAddr) *nstest.NS {
+	vm := nstest.New(t, name)
+	veth(t, lab.host, tap, vm, "eth0", mac)
 	return vm
 }
 
 // client opens a DHCP client on eth0 of vm.
-func client(t *testing.T, vm *tns, opts ...dhcpclient.Option) *dhcpclient.Client {
+func client(t *testing.T, vm *nstest.NS, opts ...dhcpclient.Option) *dhcpclient.Client {
 	t.Helper()
 	var c *dhcpclient.Client
-	if err := in(vm.ns, func() (err error) { c, err = dhcpclient.New("eth0", opts...); return err }); err != nil {
+	if err := vm.In(func() (err error) { c, err = dhcpclient.New("eth0", opts...); return err }); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
@@ -144,16 +145,16 @@ func TestDHCPLeaseRenewRelease(t *testing.T) {
 	}
 
 	// The interface in the VM is configured from the lease.
-	link, err := vm.h.LinkByName("eth0")
+	link, err := vm.H.LinkByName("eth0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	check("VM MTU", link.Attrs().MTU, 1400)
-	addrs, _ := vm.h.AddrList(link, netlink.FAMILY_V4)
+	addrs, _ := vm.H.AddrList(link, netlink.FAMILY_V4)
 	if len(addrs) != 1 || addrs[0].IPNet.String() != "10.1.1.3/24" {
 		t.Errorf("VM addresses %v", addrs)
 	}
-	routes, _ := vm.h.RouteList(link, netlink.FAMILY_V4)
+	routes, _ := vm.H.RouteList(link, netlink.FAMILY_V4)
 	var rs []string
 	for _, r := range routes {
 		if r.Gw != nil {
@@ -298,7 +299,7 @@ func TestDHCPTwoTenantsSameAddress(t *testing.T) {
 		err error
 	}
 	res := make(chan result, 2)
-	for _, vm := range []*tns{vmA, vmB} {
+	for _, vm := range []*nstest.NS{vmA, vmB} {
 		c := client(t, vm)
 		go func() {
 			l, err := c.Acquire(ctxT(t, 10*time.Second))
@@ -329,10 +330,10 @@ func TestDHCPTwoTenantsSameAddress(t *testing.T) {
 }
 
 func TestDHCPSetPortErrors(t *testing.T) {
-	privileged(t)
-	host := newTNS(t, "host")
+	nstest.NeedRoot(t)
+	host := nstest.New(t, "host")
 	var srv *DHCP
-	if err := in(host.ns, func() (err error) { srv, err = NewDHCP(nil); return err }); err != nil {
+	if err := host.In(func() (err error) { srv, err = NewDHCP(nil); return err }); err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
@@ -363,7 +364,7 @@ func TestDHCPInterfaceFlapAndRecreate(t *testing.T) {
 	acquire := func(what string) {
 		t.Helper()
 		var err error
-		if e := in(vm.ns, func() error {
+		if e := vm.In(func() error {
 			_, err = dhcpclient.Acquire(ctxT(t, 8*time.Second), "eth0")
 			return nil
 		}); e != nil {
@@ -374,23 +375,23 @@ func TestDHCPInterfaceFlapAndRecreate(t *testing.T) {
 		}
 	}
 	acquire("first lease")
-	link, err := lab.host.h.LinkByName("tap1")
+	link, err := lab.host.H.LinkByName("tap1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := lab.host.h.LinkSetDown(link); err != nil {
+	if err := lab.host.H.LinkSetDown(link); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond)
-	if err := lab.host.h.LinkSetUp(link); err != nil {
+	if err := lab.host.H.LinkSetUp(link); err != nil {
 		t.Fatal(err)
 	}
 	acquire("after down/up")
-	if err := lab.host.h.LinkDel(link); err != nil {
+	if err := lab.host.H.LinkDel(link); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond)
-	lab.host.veth(t, "tap1", vm, "eth0", vmMAC)
+	veth(t, lab.host, "tap1", vm, "eth0", vmMAC)
 	acquire("after the interface was recreated")
 	if s := lab.srv.Stats(); s.RecvErrors < 2 || s.Acks < 3 {
 		t.Errorf("stats %+v", s)

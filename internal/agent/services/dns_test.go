@@ -8,16 +8,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/contrail-go/contrail/internal/testutil/nstest"
 	"github.com/miekg/dns"
 )
 
 // fakeResolver is an upstream resolver in ns on 127.0.0.1 (UDP and TCP, same
 // port): example.org A 192.0.2.10, NXDOMAIN for anything else.
-func fakeResolver(t *testing.T, host *tns) string {
+func fakeResolver(t *testing.T, host *nstest.NS) string {
 	t.Helper()
 	var pc net.PacketConn
 	var ln net.Listener
-	err := in(host.ns, func() (err error) {
+	err := host.In(func() (err error) {
 		if pc, err = net.ListenPacket("udp4", "127.0.0.1:0"); err != nil {
 			return err
 		}
@@ -47,10 +48,10 @@ func fakeResolver(t *testing.T, host *tns) string {
 	return pc.LocalAddr().String()
 }
 
-func vmQuery(t *testing.T, vm *tns, network, server, name string, qtype uint16) *dns.Msg {
+func vmQuery(t *testing.T, vm *nstest.NS, network, server, name string, qtype uint16) *dns.Msg {
 	t.Helper()
 	var r *dns.Msg
-	err := in(vm.ns, func() error {
+	err := vm.In(func() error {
 		nc, err := net.DialTimeout(network, server, 3*time.Second)
 		if err != nil {
 			return err
@@ -66,7 +67,7 @@ func vmQuery(t *testing.T, vm *tns, network, server, name string, qtype uint16) 
 		return err
 	})
 	if err != nil {
-		t.Fatalf("%s: %s query for %s: %v", vm.name, network, name, err)
+		t.Fatalf("%s: %s query for %s: %v", vm.Name, network, name, err)
 	}
 	return r
 }
@@ -85,17 +86,17 @@ func aRecords(m *dns.Msg) []string {
 }
 
 func TestDNSProxy(t *testing.T) {
-	privileged(t)
-	host := newTNS(t, "host")
+	nstest.NeedRoot(t)
+	host := nstest.New(t, "host")
 	upstream := fakeResolver(t, host)
 	vmA := metaVM(t, host, "vmA", "tapA", "10.1.1.3")
 	vmB := metaVM(t, host, "vmB", "tapB", "10.1.1.4")
 	vmC := metaVM(t, host, "vmC", "tapC", "10.1.1.3") // another tenant, same address
 	for _, tap := range []string{"tapA", "tapB", "tapC"} {
-		host.addAddr(t, tap, "10.1.1.2/32") // the DNS server address answers ARP
+		host.Addr(t, tap, "10.1.1.2/32") // the DNS server address answers ARP
 	}
 	var d *DNS
-	err := in(host.ns, func() (err error) {
+	err := host.In(func() (err error) {
 		d, err = NewDNS(DNSConfig{Listen: netip.MustParseAddrPort("0.0.0.0:5353"), Upstream: []string{upstream}})
 		return err
 	})
@@ -115,7 +116,7 @@ func TestDNSProxy(t *testing.T) {
 	}
 	const srv = "10.1.1.2:53"
 	type q struct {
-		vm      *tns
+		vm      *nstest.NS
 		network string
 		name    string
 		qtype   uint16
@@ -138,7 +139,7 @@ func TestDNSProxy(t *testing.T) {
 		r := vmQuery(t, tc.vm, tc.network, srv, tc.name, tc.qtype)
 		got := aRecords(r)
 		if r.Rcode != tc.rcode || len(got) != len(tc.want) || (len(got) > 0 && got[0] != tc.want[0]) {
-			t.Errorf("%s %s %s type %d: rcode %d answers %v, want %d %v", tc.vm.name, tc.network, tc.name, tc.qtype, r.Rcode, got, tc.rcode, tc.want)
+			t.Errorf("%s %s %s type %d: rcode %d answers %v, want %d %v", tc.vm.Name, tc.network, tc.name, tc.qtype, r.Rcode, got, tc.rcode, tc.want)
 		}
 	}
 	s := d.Stats()
@@ -146,7 +147,7 @@ func TestDNSProxy(t *testing.T) {
 		t.Errorf("stats %+v", s)
 	}
 	d.RemovePort("tapB")
-	if err := in(vmB.ns, func() error {
+	if err := vmB.In(func() error {
 		nc, err := net.Dial("udp", srv)
 		if err != nil {
 			return err

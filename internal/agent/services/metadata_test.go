@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/contrail-go/contrail/internal/testutil/nstest"
 	"github.com/google/nftables"
-	"github.com/vishvananda/netlink"
 )
 
 // fakeNova is a metadata server in the host namespace that records the
@@ -26,11 +26,11 @@ type fakeNova struct {
 	got []http.Header
 }
 
-func newFakeNova(t *testing.T, host *tns) *fakeNova {
+func newFakeNova(t *testing.T, host *nstest.NS) *fakeNova {
 	t.Helper()
 	f := &fakeNova{}
 	var ln net.Listener
-	if err := in(host.ns, func() (err error) { ln, err = net.Listen("tcp4", "127.0.0.1:0"); return err }); err != nil {
+	if err := host.In(func() (err error) { ln, err = net.Listen("tcp4", "127.0.0.1:0"); return err }); err != nil {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -57,32 +57,28 @@ func (f *fakeNova) last() http.Header {
 // metaVM links a VM namespace to host through tap, gives the VM ip/24 with
 // a default route via .1, and the host end the gateway address, as the
 // dataplane does.
-func metaVM(t *testing.T, host *tns, name, tap, ip string) *tns {
+func metaVM(t *testing.T, host *nstest.NS, name, tap, ip string) *nstest.NS {
 	t.Helper()
-	vm := newTNS(t, name)
-	host.veth(t, tap, vm, "eth0", nil)
-	host.addAddr(t, tap, "10.1.1.1/32")
-	vm.addAddr(t, "eth0", ip+"/24")
-	l, _ := vm.h.LinkByName("eth0")
-	gw := net.ParseIP("10.1.1.1")
-	if err := vm.h.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: gw}); err != nil {
-		t.Fatalf("%s: default route: %v", name, err)
-	}
+	vm := nstest.New(t, name)
+	veth(t, host, tap, vm, "eth0", nil)
+	host.Addr(t, tap, "10.1.1.1/32")
+	vm.Addr(t, "eth0", ip+"/24")
+	vm.Route(t, "", "10.1.1.1", "eth0", 0)
 	return vm
 }
 
 // vmDial opens a TCP connection from inside vm to 169.254.169.254:80 from
 // local address src (port 0: any).
-func vmDial(t *testing.T, vm *tns, src netip.AddrPort) net.Conn {
+func vmDial(t *testing.T, vm *nstest.NS, src netip.AddrPort) net.Conn {
 	t.Helper()
 	var c net.Conn
-	err := in(vm.ns, func() (err error) {
+	err := vm.In(func() (err error) {
 		d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: net.TCPAddrFromAddrPort(src)}
 		c, err = d.Dial("tcp4", MetadataAddr.String())
 		return err
 	})
 	if err != nil {
-		t.Fatalf("%s: connect to the metadata address: %v", vm.name, err)
+		t.Fatalf("%s: connect to the metadata address: %v", vm.Name, err)
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
@@ -110,10 +106,10 @@ func get(t *testing.T, c net.Conn, path string, hdr map[string]string) (int, str
 	return resp.StatusCode, string(body)
 }
 
-func newMetadataIn(t *testing.T, host *tns, cfg MetadataConfig) *Metadata {
+func newMetadataIn(t *testing.T, host *nstest.NS, cfg MetadataConfig) *Metadata {
 	t.Helper()
 	var m *Metadata
-	if err := in(host.ns, func() (err error) { m, err = NewMetadata(cfg); return err }); err != nil {
+	if err := host.In(func() (err error) { m, err = NewMetadata(cfg); return err }); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
@@ -121,9 +117,9 @@ func newMetadataIn(t *testing.T, host *tns, cfg MetadataConfig) *Metadata {
 }
 
 func TestMetadataProxy(t *testing.T) {
-	privileged(t)
-	host := newTNS(t, "host")
-	host.addAddr(t, "lo", "169.254.169.254/32")
+	nstest.NeedRoot(t)
+	host := nstest.New(t, "host")
+	host.Addr(t, "lo", "169.254.169.254/32")
 	nova := newFakeNova(t, host)
 	// Two tenants, same VM address.
 	vmA := metaVM(t, host, "vmA", "tapA", "10.1.1.3")
@@ -177,7 +173,7 @@ func TestMetadataProxy(t *testing.T) {
 	}
 
 	// A source address that is not the port's VM is refused.
-	vmA.addAddr(t, "eth0", "10.1.1.77/24")
+	vmA.Addr(t, "eth0", "10.1.1.77/24")
 	if code, _ := get(t, vmDial(t, vmA, netip.MustParseAddrPort("10.1.1.77:0")), "/", nil); code != http.StatusForbidden {
 		t.Errorf("foreign source: status %d", code)
 	}
@@ -193,7 +189,7 @@ func TestMetadataProxy(t *testing.T) {
 		t.Errorf("after update: %d %q", code, body)
 	}
 	m.RemovePort("tapB")
-	err := in(vmB.ns, func() error {
+	err := vmB.In(func() error {
 		c, err := net.DialTimeout("tcp4", MetadataAddr.String(), time.Second)
 		if err == nil {
 			c.Close()
@@ -208,7 +204,7 @@ func TestMetadataProxy(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	c, err := nftables.New(nftables.WithNetNSFd(int(host.ns)))
+	c, err := nftables.New(nftables.WithNetNSFd(int(host.NS)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,8 +214,8 @@ func TestMetadataProxy(t *testing.T) {
 }
 
 func TestMetadataRedirectAndUpstreamDown(t *testing.T) {
-	privileged(t)
-	host := newTNS(t, "host")
+	nstest.NeedRoot(t)
+	host := nstest.New(t, "host")
 	vm := metaVM(t, host, "vm", "tap1", "10.1.1.3")
 	// Nothing listens upstream: a closed port on the host's loopback.
 	m := newMetadataIn(t, host, MetadataConfig{
