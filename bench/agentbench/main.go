@@ -227,6 +227,17 @@ func pct(sorted []time.Duration, p float64) time.Duration {
 	return sorted[i]
 }
 
+// benchNetwork creates the project "bench" and its network "net" with
+// one subnet cidr.
+func benchNetwork(ctx context.Context, c *e2e.Cluster, cidr string) (string, e2e.Network, error) {
+	proj, err := c.Cloud.Project(ctx, "bench")
+	if err != nil {
+		return "", e2e.Network{}, err
+	}
+	vn, err := c.Cloud.Network(ctx, "bench", "net", cidr, nil)
+	return proj, vn, err
+}
+
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 
 // ---- a: POST /port to first ping ----
@@ -237,11 +248,7 @@ func (b *bench) portToPing(ctx context.Context) error {
 		return err
 	}
 	defer done()
-	proj, err := c.Cloud.Project(ctx, "bench")
-	if err != nil {
-		return err
-	}
-	vn, err := c.Cloud.Network(ctx, "bench", "net", "10.20.0.0/16", nil)
+	proj, vn, err := benchNetwork(ctx, c, "10.20.0.0/16")
 	if err != nil {
 		return err
 	}
@@ -398,11 +405,7 @@ func (b *bench) manyPorts(ctx context.Context) error {
 	}
 	defer done()
 	h := c.Hosts[0]
-	proj, err := c.Cloud.Project(ctx, "bench")
-	if err != nil {
-		return err
-	}
-	vn, err := c.Cloud.Network(ctx, "bench", "net", "10.16.0.0/16", nil)
+	proj, vn, err := benchNetwork(ctx, c, "10.16.0.0/16")
 	if err != nil {
 		return err
 	}
@@ -618,11 +621,7 @@ func (b *bench) throughput(ctx context.Context) error {
 		}
 		return nil
 	}
-	proj, err := c.Cloud.Project(ctx, "bench")
-	if err != nil {
-		return err
-	}
-	vn, err := c.Cloud.Network(ctx, "bench", "net", "10.30.0.0/24", nil)
+	proj, vn, err := benchNetwork(ctx, c, "10.30.0.0/24")
 	if err != nil {
 		return err
 	}
@@ -831,11 +830,7 @@ func (b *bench) connRate(ctx context.Context) error {
 		return err
 	}
 	defer done()
-	proj, err := c.Cloud.Project(ctx, "bench")
-	if err != nil {
-		return err
-	}
-	vn, err := c.Cloud.Network(ctx, "bench", "net", "10.40.0.0/24", nil)
+	proj, vn, err := benchNetwork(ctx, c, "10.40.0.0/24")
 	if err != nil {
 		return err
 	}
