@@ -548,8 +548,7 @@ func TestAgentEndToEnd(t *testing.T) {
 			t.Errorf("UveVirtualNetworkAgent of %s: %v", vnKey, vnAgent)
 		}
 
-		// Flow records: s2 (a security group, so its connections are
-		// recorded) pings s1 once more; its ingress flows are in
+		// Flow records: s2 pings s1 once more; its flows are in
 		// FlowRecordTable.
 		if e.vms["s2"] == nil || e.vms["s1"] == nil {
 			t.Fatal("no s1/s2 VMs (SecurityGroup subtest): no flows to look for")
@@ -560,7 +559,12 @@ func TestAgentEndToEnd(t *testing.T) {
 			"table": "FlowRecordTable", "start_time": "now-10m", "end_time": "now",
 			"select_fields": []string{"UuidKey", "vrouter", "sourcevn", "sourceip", "destvn", "destip", "protocol",
 				"direction_ing", "setup_time", "teardown_time", "agg-bytes", "agg-packets", "action", "vmi", "other_vrouter_ip"},
-			"where": [][]map[string]any{{{"name": "sourceip", "value": s2.IP, "op": 1}, {"name": "destip", "value": s1.IP, "op": 1}}},
+			// Every connection of a port is a flow: the other tenant's
+			// network has the same addresses (TenantIsolation), so the
+			// networks and the protocol are part of the match.
+			"where": [][]map[string]any{{{"name": "sourceip", "value": s2.IP, "op": 1}, {"name": "destip", "value": s1.IP, "op": 1},
+				{"name": "sourcevn", "value": s2.NetworkFQ, "op": 1}, {"name": "destvn", "value": s1.NetworkFQ, "op": 1},
+				{"name": "protocol", "value": "1", "op": 1}}},
 			"limit": 20,
 		}
 		var rows []any
