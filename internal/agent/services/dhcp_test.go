@@ -322,8 +322,16 @@ func TestDHCPTwoTenantsSameAddress(t *testing.T) {
 		len(b.Routes) != 0 || b.MTU != 0 || len(b.DNS) != 0 {
 		t.Errorf("tenant blue lease %+v", b)
 	}
-	sa, _ := lab.srv.PortStats("tapA")
-	sb, _ := lab.srv.PortStats("tapB")
+	// The server counts an ACK after sending it: the client may have it
+	// first.
+	var sa, sb DHCPStats
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		sa, _ = lab.srv.PortStats("tapA")
+		sb, _ = lab.srv.PortStats("tapB")
+		if sa.Acks >= 1 && sb.Acks >= 1 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if sa.Acks < 1 || sb.Acks < 1 || sa.ForeignMAC != 0 || sb.ForeignMAC != 0 {
 		t.Errorf("stats A %+v B %+v", sa, sb)
 	}
