@@ -99,8 +99,6 @@ func (c *AgentConfig) dnsListen() (netip.AddrPort, error) {
 	return ap, nil
 }
 
-func must[T any](v T, _ error) T { return v }
-
 // dnsUpstream gives each resolver a port (53 when left out).
 func (c *AgentConfig) dnsUpstream() []string {
 	out := make([]string, 0, len(c.DNSUpstream))
@@ -149,12 +147,16 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		})
 		log = teeLogs(log, gen)
 	}
+	dnsListen, err := cfg.dnsListen()
+	if err != nil {
+		return err
+	}
 	a, err := agent.New(agent.Config{
 		Hostname: cfg.Hostname, TunnelIP: tip, UnderlayDev: cfg.UnderlayDev, ControlNodes: cfg.controlNodes(),
 		Collectors: cfg.Collectors, PortAPI: cfg.PortAPI, DataDir: cfg.DataDir, HoldTime: cfg.HoldTime,
 		PortConfigWait: cfg.PortWait, StaleTimeout: cfg.StaleTimeout, Logger: log, Registry: reg,
 		MetadataUpstream: cfg.MetaUpstream, MetadataSecret: cfg.MetaSecret, MetadataListen: netip.MustParseAddrPort(cfg.MetaListen),
-		DNSListen: must(cfg.dnsListen()), DNSUpstream: cfg.dnsUpstream(), NoDNS: cfg.NoDNS,
+		DNSListen: dnsListen, DNSUpstream: cfg.dnsUpstream(), NoDNS: cfg.NoDNS,
 		Reporter: gen,
 		Report: agent.ReportConfig{ConfigFile: configFileOf(args, "/etc/contrail/contrail-vrouter-agent.conf"),
 			HTTPPort: int32(portOf(cfg.Introspect)), LogLevel: cfg.LogLevel, BuildInfo: agent.BuildInfo(Version)},
