@@ -169,6 +169,7 @@ type Session struct {
 	as4       bool
 	closeOnce sync.Once
 	wmu       sync.Mutex // serialises writes to conn
+	notified  bool       // a NOTIFICATION was written: nothing may follow it (under wmu)
 
 	prefixes map[rib.Family]map[rib.Key]struct{}
 
@@ -361,6 +362,9 @@ func (s *Session) options() []*bgp.MarshallingOption {
 func (s *Session) write(b []byte) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	if s.notified {
+		return ErrSessionClosed
+	}
 	_ = s.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
 	_, err := s.conn.Write(b)
 	return err
@@ -376,8 +380,18 @@ func (s *Session) writeMsg(m *bgp.BGPMessage) error {
 
 // notify sends a NOTIFICATION (best effort) and returns the error that
 // ends the session.
+// A NOTIFICATION is the last message of a connection (RFC 4271 6.1): an
+// UPDATE or KEEPALIVE that another goroutine has queued is not written
+// after it.
 func (s *Session) notify(code, sub uint8, data []byte, reason string) error {
-	_ = s.writeMsg(bgp.NewBGPNotificationMessage(code, sub, data))
+	b, err := bgp.NewBGPNotificationMessage(code, sub, data).Serialize(s.options()...)
+	s.wmu.Lock()
+	if err == nil && !s.notified {
+		_ = s.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		_, _ = s.conn.Write(b)
+	}
+	s.notified = true
+	s.wmu.Unlock()
 	return &NotificationError{Code: code, Subcode: sub, Data: data, Reason: reason}
 }
 
