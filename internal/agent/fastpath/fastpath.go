@@ -1,0 +1,572 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package fastpath
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"sort"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	mdnetlink "github.com/mdlayher/netlink"
+	"github.com/ti-mo/conntrack"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// Port is a local port as the fast path needs it.
+type Port struct {
+	Dev string
+	MAC net.HardwareAddr
+	IP  netip.Addr // IPv4; ports without one are attached but never match
+}
+
+// Counter is what the fast path forwarded in one direction of a flow.
+type Counter struct{ Packets, Bytes uint64 }
+
+// Stats counts what the fast path did.
+type Stats struct {
+	Devices   int    `json:"devices"`
+	Flows     int    `json:"flows"`
+	Offloaded uint64 `json:"offloaded"`
+	Removed   uint64 `json:"removed"`
+	Flushes   uint64 `json:"flushes"`
+	Skipped   uint64 `json:"skipped"` // established flows it could not resolve a path for
+	KeptAlive uint64 `json:"kept_alive"`
+	Errors    uint64 `json:"errors"`
+	LastError string `json:"last_error,omitempty"`
+}
+
+// Config configures a Path.
+type Config struct {
+	Log *slog.Logger
+	// NetNS is the namespace of the devices (the zero handle: the
+	// caller's).
+	NetNS netns.NsHandle
+	// MaxFlows bounds the offloaded flows (two map entries each).
+	MaxFlows int
+}
+
+// Path is the eBPF fast path of one namespace.
+type Path struct {
+	log   *slog.Logger
+	ns    netns.NsHandle
+	h     *netlink.Handle
+	ct    *conntrack.Conn
+	prog  *ebpf.Program
+	flows *ebpf.Map
+	max   int
+
+	mu      sync.Mutex
+	links   map[string]*attachment
+	ports   map[netip.Addr]Port
+	entries map[uint32]*offloaded
+	stats   Stats
+}
+
+type attachment struct {
+	ifindex int
+	l       link.Link
+}
+
+type offloaded struct {
+	keys  [2][keySize]byte // original direction, reply direction
+	proto uint8
+	last  Counter // forwarded in both directions when last kept alive
+}
+
+// TCP_CONNTRACK_ESTABLISHED
+const tcpEstablished = 3
+
+// New loads the program and its flow map. It fails where the kernel
+// cannot run it (no BPF, no tcx); callers then do without.
+func New(cfg Config) (*Path, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxFlows <= 0 {
+		cfg.MaxFlows = 32768
+	}
+	p := &Path{log: cfg.Log, max: cfg.MaxFlows, links: map[string]*attachment{}, ports: map[netip.Addr]Port{},
+		entries: map[uint32]*offloaded{}}
+	var err error
+	if cfg.NetNS.IsOpen() {
+		var fd int
+		fd, err = unix.FcntlInt(uintptr(cfg.NetNS), unix.F_DUPFD_CLOEXEC, 0)
+		p.ns = netns.NsHandle(fd)
+	} else {
+		p.ns, err = netns.Get()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fastpath: namespace: %w", err)
+	}
+	fail := func(err error) (*Path, error) {
+		p.Close()
+		return nil, err
+	}
+	if p.h, err = netlink.NewHandleAt(p.ns); err != nil {
+		return fail(fmt.Errorf("fastpath: netlink: %w", err))
+	}
+	if p.ct, err = conntrack.Dial(&mdnetlink.Config{NetNS: int(p.ns)}); err != nil {
+		return fail(fmt.Errorf("fastpath: conntrack: %w", err))
+	}
+	p.flows, err = ebpf.NewMap(&ebpf.MapSpec{Name: "ctrl_flows", Type: ebpf.Hash, KeySize: keySize, ValueSize: valueSize,
+		MaxEntries: uint32(2 * cfg.MaxFlows)})
+	if err != nil {
+		return fail(fmt.Errorf("fastpath: flow map: %w", err))
+	}
+	p.prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{Name: "ctrl_fastpath", Type: ebpf.SchedCLS, License: "Apache-2.0",
+		Instructions: program(p.flows)})
+	if err != nil {
+		return fail(fmt.Errorf("fastpath: load program: %w", err))
+	}
+	// Out-of-window segments after a long stretch in the fast path (the
+	// FIN, say) must not turn the connection INVALID in conntrack, which
+	// did not see the bytes in between.
+	if err := p.onThread(func() error {
+		return writeSysctl("net/netfilter/nf_conntrack_tcp_be_liberal", "1")
+	}); err != nil {
+		return fail(fmt.Errorf("fastpath: %w", err))
+	}
+	return p, nil
+}
+
+// Close detaches the program from every device and frees the map: from
+// then on the stack forwards everything, conntrack still holding the
+// flows.
+func (p *Path) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for dev, a := range p.links {
+		a.l.Close()
+		delete(p.links, dev)
+	}
+	if p.prog != nil {
+		p.prog.Close()
+		p.prog = nil
+	}
+	if p.flows != nil {
+		p.flows.Close()
+		p.flows = nil
+	}
+	if p.ct != nil {
+		p.ct.Close()
+		p.ct = nil
+	}
+	if p.h != nil {
+		p.h.Close()
+		p.h = nil
+	}
+	if p.ns.IsOpen() {
+		p.ns.Close()
+		p.ns = -1
+	}
+}
+
+// Stats returns the counters.
+func (p *Path) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.stats
+	s.Devices, s.Flows = len(p.links), len(p.entries)
+	return s
+}
+
+// Devices returns the devices the program is attached to.
+func (p *Path) Devices() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]string, 0, len(p.links))
+	for d := range p.links {
+		out = append(out, d)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// SetDevices attaches the program to the ports' devices and the tunnel
+// devices, detaches it from any other, and remembers the ports. A device
+// recreated under the same name (new ifindex) is attached again.
+func (p *Path) SetDevices(ports []Port, tunnels []string) error {
+	want := map[string]bool{}
+	byIP := map[netip.Addr]Port{}
+	for _, pt := range ports {
+		want[pt.Dev] = true
+		if pt.IP.Is4() {
+			byIP[pt.IP] = pt
+		}
+	}
+	for _, t := range tunnels {
+		want[t] = true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.prog == nil {
+		return errors.New("fastpath: closed")
+	}
+	p.ports = byIP
+	for dev, a := range p.links {
+		if !want[dev] {
+			a.l.Close()
+			delete(p.links, dev)
+		}
+	}
+	var errs []error
+	for dev := range want {
+		l, err := p.h.LinkByName(dev)
+		if err != nil {
+			if a := p.links[dev]; a != nil {
+				a.l.Close()
+				delete(p.links, dev)
+			}
+			continue // not there (yet): the next call attaches it
+		}
+		idx := l.Attrs().Index
+		if a := p.links[dev]; a != nil {
+			if a.ifindex == idx {
+				continue
+			}
+			a.l.Close()
+			delete(p.links, dev)
+		}
+		var lk link.Link
+		err = p.onThread(func() error {
+			var err error
+			lk, err = link.AttachTCX(link.TCXOptions{Interface: idx, Program: p.prog, Attach: ebpf.AttachTCXIngress})
+			return err
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("attach %s: %w", dev, err))
+			continue
+		}
+		p.links[dev] = &attachment{ifindex: idx, l: lk}
+	}
+	if err := errors.Join(errs...); err != nil {
+		p.noteErrLocked(err)
+		return fmt.Errorf("fastpath: %w", err)
+	}
+	return nil
+}
+
+// Flush drops every offloaded flow: their packets go through the stack
+// again until Offer puts them back. Called on any change of routes,
+// ports or rules, after which the flows still allowed are offered again.
+func (p *Path) Flush() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for id := range p.entries {
+		p.removeLocked(id)
+	}
+	p.stats.Flushes++
+}
+
+// Gone removes a flow conntrack no longer has and returns what the fast
+// path forwarded of it.
+func (p *Path) Gone(id uint32) (orig, reply Counter) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	orig, reply, _ = p.countersLocked(id)
+	p.removeLocked(id)
+	return orig, reply
+}
+
+// Counters returns what the fast path forwarded of a flow so far; ok is
+// false for a flow it does not carry.
+func (p *Path) Counters(id uint32) (orig, reply Counter, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.countersLocked(id)
+}
+
+func (p *Path) countersLocked(id uint32) (orig, reply Counter, ok bool) {
+	e := p.entries[id]
+	if e == nil || p.flows == nil {
+		return Counter{}, Counter{}, false
+	}
+	return p.readCounter(e.keys[0]), p.readCounter(e.keys[1]), true
+}
+
+func (p *Path) readCounter(k [keySize]byte) Counter {
+	var v [valueSize]byte
+	if err := p.flows.Lookup(k[:], v[:]); err != nil {
+		return Counter{}
+	}
+	return Counter{Packets: binary.NativeEndian.Uint64(v[valPackets:]), Bytes: binary.NativeEndian.Uint64(v[valBytes:])}
+}
+
+func (p *Path) removeLocked(id uint32) {
+	e := p.entries[id]
+	if e == nil {
+		return
+	}
+	for _, k := range e.keys {
+		if err := p.flows.Delete(k[:]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			p.noteErrLocked(fmt.Errorf("delete flow %d: %w", id, err))
+		}
+	}
+	delete(p.entries, id)
+	p.stats.Removed++
+}
+
+func (p *Path) noteErrLocked(err error) {
+	p.stats.Errors++
+	p.stats.LastError = err.Error()
+	p.log.Debug("fastpath", "err", err)
+}
+
+// eligible reports whether conntrack lets the flow into the fast path:
+// an IPv4 TCP connection in ESTABLISHED (and assured) or a UDP flow that
+// had an answer,
+// accepted by a port's rules (a non-zero mark), not NATed.
+func eligible(f *conntrack.Flow) bool {
+	if f.Mark == 0 || !f.Status.SeenReply() || f.Status.Dying() || f.Status.SrcNAT() || f.Status.DstNAT() {
+		return false
+	}
+	o, r := f.TupleOrig, f.TupleReply
+	if !o.IP.SourceAddress.Is4() || o.IP.SourceAddress != r.IP.DestinationAddress || o.IP.DestinationAddress != r.IP.SourceAddress ||
+		o.Proto.SourcePort != r.Proto.DestinationPort || o.Proto.DestinationPort != r.Proto.SourcePort {
+		return false
+	}
+	switch o.Proto.Protocol {
+	case unix.IPPROTO_TCP:
+		return f.Status.Assured() && f.ProtoInfo.TCP != nil && f.ProtoInfo.TCP.State == tcpEstablished
+	case unix.IPPROTO_UDP:
+		return true
+	}
+	return false
+}
+
+// Offer looks at a flow conntrack reported (event or dump): an eligible
+// one is offloaded, one that no longer is (a TCP connection closing) is
+// taken out. It keeps the conntrack entries of offloaded UDP flows from
+// expiring while the fast path carries their packets.
+func (p *Path) Offer(f *conntrack.Flow) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.flows == nil {
+		return
+	}
+	e := p.entries[f.ID]
+	if e != nil {
+		// A TCP event without protocol info says nothing of the state.
+		if f.TupleOrig.Proto.Protocol == unix.IPPROTO_TCP && f.ProtoInfo.TCP == nil && !f.Status.Dying() {
+			return
+		}
+		if !eligible(f) {
+			p.removeLocked(f.ID)
+			return
+		}
+		p.keepAliveLocked(f, e)
+		return
+	}
+	if !eligible(f) || len(p.entries) >= p.max {
+		return
+	}
+	e, err := p.resolveLocked(f)
+	if err != nil {
+		p.stats.Skipped++
+		p.log.Debug("fastpath: flow stays in the stack", "id", f.ID, "err", err)
+		return
+	}
+	p.entries[f.ID] = e
+	p.stats.Offloaded++
+}
+
+// keepAliveLocked refreshes the conntrack timeout of a UDP flow whose
+// packets the fast path carried since the last look (conntrack sees none
+// of them). TCP's established timeout is days; its FIN and RST go through
+// conntrack anyway.
+func (p *Path) keepAliveLocked(f *conntrack.Flow, e *offloaded) {
+	if e.proto != unix.IPPROTO_UDP {
+		return
+	}
+	o, r, _ := p.countersLocked(f.ID)
+	now := Counter{Packets: o.Packets + r.Packets, Bytes: o.Bytes + r.Bytes}
+	if now.Packets == e.last.Packets {
+		return
+	}
+	e.last = now
+	upd := conntrack.NewFlow(f.TupleOrig.Proto.Protocol, 0, f.TupleOrig.IP.SourceAddress, f.TupleOrig.IP.DestinationAddress,
+		f.TupleOrig.Proto.SourcePort, f.TupleOrig.Proto.DestinationPort, udpKeepAlive, f.Mark)
+	upd.ID = f.ID
+	if err := p.ct.Update(upd); err != nil {
+		p.noteErrLocked(fmt.Errorf("keep flow %d alive: %w", f.ID, err))
+		return
+	}
+	p.stats.KeptAlive++
+}
+
+// udpKeepAlive is the timeout (s) an offloaded UDP flow gets when the fast
+// path carried packets of it: conntrack's own for a UDP stream.
+const udpKeepAlive = 120
+
+// resolveLocked computes both directions of a flow: the port it belongs to
+// (one of its ends is a local port's address), the way to the other end
+// as the kernel routes it from that port, and back.
+func (p *Path) resolveLocked(f *conntrack.Flow) (*offloaded, error) {
+	o := f.TupleOrig
+	src, dst := o.IP.SourceAddress.Unmap(), o.IP.DestinationAddress.Unmap()
+	// the local end: the source, unless only the destination is a port
+	local, remote, outbound := src, dst, true
+	if _, ok := p.ports[src]; !ok {
+		if _, ok := p.ports[dst]; !ok {
+			return nil, fmt.Errorf("no local port has %v or %v", src, dst)
+		}
+		local, remote, outbound = dst, src, false
+	}
+	port := p.ports[local]
+	portLink := p.links[port.Dev]
+	if portLink == nil {
+		return nil, fmt.Errorf("port %s not attached", port.Dev)
+	}
+	// port -> remote
+	outIdx, outMAC, nhMAC, err := p.route(remote, local, portLink.ifindex)
+	if err != nil {
+		return nil, err
+	}
+	if !p.attachedIndex(outIdx) {
+		return nil, fmt.Errorf("%v leaves by ifindex %d, which carries no fast path", remote, outIdx)
+	}
+	// remote -> port, as the kernel routes it coming in on outIdx
+	backIdx, backSrcMAC, backMAC, err := p.route(local, remote, outIdx)
+	if err != nil {
+		return nil, err
+	}
+	if backIdx != portLink.ifindex {
+		return nil, fmt.Errorf("%v from %v comes back by ifindex %d, not port %s", local, remote, backIdx, port.Dev)
+	}
+	sp, dp := o.Proto.SourcePort, o.Proto.DestinationPort
+	lp, rp := sp, dp
+	if !outbound {
+		lp, rp = dp, sp
+	}
+	fwd := flowKey(portLink.ifindex, local, remote, lp, rp, o.Proto.Protocol)
+	back := flowKey(outIdx, remote, local, rp, lp, o.Proto.Protocol)
+	e := &offloaded{proto: o.Proto.Protocol}
+	if outbound {
+		e.keys = [2][keySize]byte{fwd, back}
+	} else {
+		e.keys = [2][keySize]byte{back, fwd}
+	}
+	vals := [][valueSize]byte{flowValue(outIdx, nhMAC, outMAC, f.ID), flowValue(backIdx, backMAC, backSrcMAC, f.ID)}
+	for i, k := range [][keySize]byte{fwd, back} {
+		if err := p.flows.Update(k[:], vals[i][:], ebpf.UpdateAny); err != nil {
+			if i == 1 {
+				_ = p.flows.Delete(fwd[:])
+			}
+			p.noteErrLocked(fmt.Errorf("flow %d: %w", f.ID, err))
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+func (p *Path) attachedIndex(idx int) bool {
+	for _, a := range p.links {
+		if a.ifindex == idx {
+			return true
+		}
+	}
+	return false
+}
+
+// route asks the kernel how it forwards a packet to dst from src that came
+// in on iif: the output device, its MAC and the next hop's MAC (a local
+// port's own, or the neighbour entry of the gateway on the device).
+func (p *Path) route(dst, src netip.Addr, iif int) (oif int, oMAC, nhMAC net.HardwareAddr, err error) {
+	rs, err := p.h.RouteGetWithOptions(dst.AsSlice(), &netlink.RouteGetOptions{IifIndex: iif, SrcAddr: src.AsSlice()})
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("route to %v from %v: %w", dst, src, err)
+	}
+	if len(rs) != 1 || rs[0].Type != unix.RTN_UNICAST || rs[0].LinkIndex == 0 || len(rs[0].MultiPath) > 0 {
+		return 0, nil, nil, fmt.Errorf("route to %v from %v: not a single unicast next hop", dst, src)
+	}
+	r := rs[0]
+	l, err := p.h.LinkByIndex(r.LinkIndex)
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("route to %v: device %d: %w", dst, r.LinkIndex, err)
+	}
+	oMAC = l.Attrs().HardwareAddr
+	nh := dst
+	if gw, ok := netip.AddrFromSlice(r.Gw); ok && gw.IsValid() && !gw.IsUnspecified() {
+		nh = gw.Unmap()
+	}
+	if pt, ok := p.ports[nh]; ok && pt.Dev == l.Attrs().Name && len(pt.MAC) == 6 {
+		return r.LinkIndex, oMAC, pt.MAC, nil
+	}
+	ns, err := p.h.NeighList(r.LinkIndex, unix.AF_INET)
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("neighbours of %d: %w", r.LinkIndex, err)
+	}
+	for _, n := range ns {
+		if a, ok := netip.AddrFromSlice(n.IP); ok && a.Unmap() == nh && len(n.HardwareAddr) == 6 &&
+			n.State&(netlink.NUD_PERMANENT|netlink.NUD_REACHABLE|netlink.NUD_STALE|netlink.NUD_NOARP) != 0 {
+			return r.LinkIndex, oMAC, n.HardwareAddr, nil
+		}
+	}
+	return 0, nil, nil, fmt.Errorf("no MAC for next hop %v on device %d", nh, r.LinkIndex)
+}
+
+func flowKey(ifindex int, src, dst netip.Addr, sport, dport uint16, proto uint8) [keySize]byte {
+	var k [keySize]byte
+	binary.NativeEndian.PutUint32(k[0:], uint32(ifindex))
+	s, d := src.As4(), dst.As4()
+	copy(k[4:], s[:])
+	copy(k[8:], d[:])
+	binary.BigEndian.PutUint16(k[12:], sport)
+	binary.BigEndian.PutUint16(k[14:], dport)
+	k[16] = proto
+	return k
+}
+
+func flowValue(oif int, dmac, smac net.HardwareAddr, ctID uint32) [valueSize]byte {
+	var v [valueSize]byte
+	binary.NativeEndian.PutUint32(v[valOutIfindex:], uint32(oif))
+	copy(v[valDstMAC:], dmac)
+	copy(v[valSrcMAC:], smac)
+	binary.NativeEndian.PutUint32(v[valCTID:], ctID)
+	return v
+}
+
+// onThread runs fn on an OS thread in the path's namespace: tcx resolves
+// ifindexes, and /proc/sys names sysctls, in the caller's namespace.
+func (p *Path) onThread(fn func() error) error {
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		home, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			done <- err
+			return
+		}
+		defer home.Close()
+		if err := netns.Set(p.ns); err != nil {
+			runtime.UnlockOSThread()
+			done <- err
+			return
+		}
+		err = fn()
+		if netns.Set(home) == nil {
+			runtime.UnlockOSThread()
+		}
+		done <- err
+	}()
+	return <-done
+}
+
+func writeSysctl(key, val string) error {
+	if err := os.WriteFile("/proc/sys/"+key, []byte(val), 0o644); err != nil {
+		return fmt.Errorf("sysctl %s: %w", key, err)
+	}
+	return nil
+}
