@@ -47,6 +47,7 @@ type AgentConfig struct {
 	DNSListen    string        `flag:"dns-proxy-listen" usage:"empty (the default): the DNS proxy listens on each port's DNS service address, port 53; ip:port (0.0.0.0: each port's gateway address): VMs' port-53 queries are redirected there by nftables"`
 	DNSUpstream  []string      `flag:"dns-upstream" ini:"DNS.servers" usage:"resolvers the DNS proxy forwards to, ip:port (port 53 when left out); empty: the nameservers of /etc/resolv.conf"`
 	NoDNS        bool          `flag:"no-dns-proxy" usage:"do not run the DNS proxy (VMs' DNS service address goes unanswered)"`
+	NoFastPath   bool          `flag:"no-fastpath" usage:"forward every packet through routing, nftables and conntrack (no eBPF fast path for established flows)"`
 	Pprof        bool          `flag:"pprof" usage:"serve /debug/pprof on the introspect port"`
 }
 
@@ -157,7 +158,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		PortConfigWait: cfg.PortWait, StaleTimeout: cfg.StaleTimeout, Logger: log, Registry: reg,
 		MetadataUpstream: cfg.MetaUpstream, MetadataSecret: cfg.MetaSecret, MetadataListen: netip.MustParseAddrPort(cfg.MetaListen),
 		DNSListen: dnsListen, DNSUpstream: cfg.dnsUpstream(), NoDNS: cfg.NoDNS,
-		Reporter: gen,
+		NoFastPath: cfg.NoFastPath, Reporter: gen,
 		Report: agent.ReportConfig{ConfigFile: configFileOf(args, "/etc/contrail/contrail-vrouter-agent.conf"),
 			HTTPPort: int32(portOf(cfg.Introspect)), LogLevel: cfg.LogLevel, BuildInfo: agent.BuildInfo(Version)},
 	})

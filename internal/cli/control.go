@@ -72,8 +72,14 @@ func (c *ControlConfig) server(st *store.Store, log *slog.Logger, reg *prometheu
 	return control.New(st, control.Config{
 		XMPPListen: c.XMPPListen, Hostname: c.Hostname, HoldTime: c.HoldTime, Subcluster: c.Subcluster,
 		TLS: tc, GracefulRestart: c.GracefulRestart, BGPListen: c.BGPListen, Logger: log, Registry: reg,
+		StartupEndOfRibDelay: startupEndOfRibDelay,
 	}), nil
 }
+
+// startupEndOfRibDelay holds the agents' End-of-RIB after a control node
+// starts, long enough for agents reconnecting together (their first retry
+// comes within a second or two) to have republished their routes.
+const startupEndOfRibDelay = 3 * time.Second
 
 // ControlDaemonConfig is ControlConfig with the store and logging options.
 type ControlDaemonConfig struct {

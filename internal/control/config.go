@@ -32,6 +32,13 @@ type Config struct {
 	// EndOfRibDelay is how long after its last subscription an agent gets
 	// the End-of-RIB marker.
 	EndOfRibDelay time.Duration
+	// StartupEndOfRibDelay holds back every agent's End-of-RIB until this
+	// long after the XMPP listener opened. After a restart of this node
+	// the agents come back one by one; an agent that got its End-of-RIB
+	// before the others republished would drop their stale routes and
+	// lose traffic until they do (as BGP's selection deferral after a
+	// restart). 0: no hold.
+	StartupEndOfRibDelay time.Duration
 	// BGPListen is the BGP address: "" uses this node's bgp-router object's
 	// address and port (the original's behaviour), "none" disables BGP.
 	BGPListen string

@@ -458,3 +458,31 @@ func TestPolicyConnectsNetworks(t *testing.T) {
 	a1.waitFor("leak gone after the policy is detached", func() bool { return a1.route(ri1, "10.2.0.3/32") == nil })
 	a2.waitFor("leak gone in blue", func() bool { return a2.route(ri2, "10.1.0.3/32") == nil })
 }
+
+// TestStartupEndOfRibDelay: after the node starts, no agent gets its
+// End-of-RIB before the startup hold has passed, however early it
+// subscribed; routes flow meanwhile.
+func TestStartupEndOfRibDelay(t *testing.T) {
+	const hold = 1500 * time.Millisecond
+	e := newEnv(t, Config{StartupEndOfRibDelay: hold})
+	opened := time.Unix(0, e.ctl.listening.Load())
+	ri := e.network("vn1")
+	a1, a2 := e.agent("compute-1"), e.agent("compute-2")
+	for i, a := range []*agent{a1, a2} {
+		if err := a.c.Subscribe(ri, i+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a2.c.Publish(ri, vmRoute("10.1.1.4/32", "192.0.2.2", 18, "default-domain:default-project:vn1"), false)
+	a1.waitFor("compute-1 sees compute-2's route", func() bool { return a1.route(ri, "10.1.1.4/32") != nil })
+	a1.mu.Lock()
+	early := a1.eor
+	a1.mu.Unlock()
+	if early && time.Since(opened) < hold {
+		t.Fatalf("End-of-RIB %v after the listener opened, before the %v hold", time.Since(opened), hold)
+	}
+	a1.waitFor("End-of-RIB", func() bool { return a1.eor })
+	if d := time.Since(opened); d < hold {
+		t.Errorf("End-of-RIB %v after the listener opened, before the %v hold", d, hold)
+	}
+}

@@ -398,7 +398,13 @@ func (s *Server) armEndOfRib(sess *session) {
 	if sess.eorTimer != nil {
 		sess.eorTimer.Stop()
 	}
-	sess.eorTimer = time.AfterFunc(s.cfg.EndOfRibDelay, func() {
+	delay := s.cfg.EndOfRibDelay
+	if hold := s.cfg.StartupEndOfRibDelay; hold > 0 {
+		if rest := hold - time.Since(time.Unix(0, s.listening.Load())); rest > delay {
+			delay = rest
+		}
+	}
+	sess.eorTimer = time.AfterFunc(delay, func() {
 		s.post(func() {
 			if sess.up && !sess.eorSent {
 				sess.eorSent = true

@@ -46,6 +46,8 @@ type Server struct {
 	// global-system-config's fast_convergence_parameters.xmpp_hold_time
 	// when fast convergence is enabled there.
 	hold atomic.Int64
+	// listening is when the XMPP listener opened (Unix ns).
+	listening atomic.Int64
 }
 
 func (s *Server) holdTime() time.Duration { return time.Duration(s.hold.Load()) }
@@ -145,6 +147,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.listener = l
 	s.lmu.Unlock()
 	s.log.Info("XMPP serving", "addr", l.Addr().String(), "hold_time", s.cfg.HoldTime)
+	s.listening.Store(time.Now().UnixNano())
 	close(s.ready)
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.accept(ctx, l) }()

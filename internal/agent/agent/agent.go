@@ -108,8 +108,13 @@ type Config struct {
 	// NoDHCP, NoDNS and NoFirewall leave out the DHCP server, the DNS
 	// proxy and the firewall (security groups, ACLs, floating-IP NAT).
 	NoDHCP, NoDNS, NoFirewall bool
-	Logger                    *slog.Logger
-	Registry                  *prometheus.Registry
+	// NoFastPath leaves out the eBPF fast path: without it every packet
+	// of an established flow is routed and goes through nftables and
+	// conntrack. The fast path needs the firewall (conntrack admits the
+	// flows it carries).
+	NoFastPath bool
+	Logger     *slog.Logger
+	Registry   *prometheus.Registry
 }
 
 func (c *Config) setDefaults() {

@@ -64,7 +64,7 @@ type ctlNode struct {
 func (c *cluster) startControl(addr string) *ctlNode {
 	c.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	ctl := control.New(c.st, control.Config{XMPPListen: addr, HoldTime: 3 * time.Second, EndOfRibDelay: 50 * time.Millisecond, BGPListen: "none",
+	ctl := control.New(c.st, control.Config{XMPPListen: addr, HoldTime: 3 * time.Second, EndOfRibDelay: 50 * time.Millisecond, StartupEndOfRibDelay: time.Second, BGPListen: "none",
 		GracefulRestart: 30 * time.Second})
 	done := make(chan error, 1)
 	go func() { done <- ctl.Start(ctx) }()

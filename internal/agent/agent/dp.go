@@ -118,6 +118,12 @@ func (a *Agent) syncDataplane(ctx context.Context) error {
 	}
 	a.skipped = skipped
 	if !same {
+		if fp := a.ext.fp; fp != nil {
+			// Devices may be recreated and routes move: no packet may
+			// follow a decision cached before. The fast path takes flows
+			// again once the extensions caught up (syncFastPath).
+			fp.Hold()
+		}
 		start := time.Now()
 		ch, err := a.dp.Reconcile(ctx, plan.state)
 		d := time.Since(start)

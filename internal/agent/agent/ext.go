@@ -15,6 +15,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/contrail-go/contrail/internal/agent/dataplane"
+	"github.com/contrail-go/contrail/internal/agent/fastpath"
 	"github.com/contrail-go/contrail/internal/agent/flows"
 	"github.com/contrail-go/contrail/internal/agent/security"
 	"github.com/contrail-go/contrail/internal/agent/services"
@@ -30,6 +31,8 @@ type extensions struct {
 	dhcp     *services.DHCP
 	fw       *security.Firewall
 	flowTab  *flows.Table
+	fp       *fastpath.Path
+	fpState  *dataplane.State // what the fast path was last set up for
 	meta     *services.Metadata
 	metaSet  map[string]string
 	dns      *services.DNS
@@ -127,13 +130,30 @@ func (x *extensions) openFirewall(a *Agent) error {
 		return nil
 	}
 	x.fw = fw
+	if !a.cfg.NoFastPath {
+		fp, err := fastpath.New(fastpath.Config{Log: a.log.With("component", "fastpath"), NetNS: a.ns})
+		if err != nil {
+			a.log.Warn("eBPF fast path not available: every packet goes through the stack", "err", err)
+		} else {
+			x.fp = fp
+		}
+	}
 	ft, err := flows.New(x.flowConfig(a, denyLogGroup))
 	if err != nil {
 		a.log.Warn("flow records not available", "err", err)
+		x.closeFastPath()
 		return nil
 	}
 	x.flowTab = ft
 	return nil
+}
+
+// closeFastPath detaches the fast path; the stack forwards everything.
+func (x *extensions) closeFastPath() {
+	if x.fp != nil {
+		x.fp.Close()
+		x.fp = nil
+	}
 }
 
 // denyLogGroup is the nflog group (in the agent's namespace) the
@@ -142,7 +162,11 @@ func (x *extensions) openFirewall(a *Agent) error {
 const denyLogGroup = 0x4354
 
 func (x *extensions) flowConfig(a *Agent, denyGroup uint16) flows.Config {
-	return flows.Config{Log: a.log.With("component", "flows"), NetNS: a.ns, Resolve: x.fw.Resolve, DenyLogGroup: denyGroup}
+	c := flows.Config{Log: a.log.With("component", "flows"), NetNS: a.ns, Resolve: x.fw.Resolve, DenyLogGroup: denyGroup}
+	if x.fp != nil {
+		c.Offload = x.fp
+	}
+	return c
 }
 
 // start runs what follows the kernel (the flow table) until ctx ends.
@@ -163,6 +187,8 @@ func (x *extensions) start(ctx context.Context, a *Agent) {
 	if err != nil {
 		a.log.Warn("flow records not available", "err", err)
 		x.flowTab = nil
+		// conntrack is not followed: nothing would take flows out
+		x.closeFastPath()
 	}
 }
 
@@ -187,6 +213,7 @@ func (x *extensions) close() {
 	if x.fw != nil {
 		x.fw.Close()
 	}
+	x.closeFastPath()
 	if x.meta != nil {
 		x.meta.Close()
 	}
@@ -388,7 +415,9 @@ func (x *extensions) apply(ctx context.Context, a *Agent, plan *dpPlan) {
 			x.dnsSet[name] = dp
 		}
 	}
+	secChanged := false
 	if x.fw != nil && (x.lastSec == nil || !reflect.DeepEqual(*x.lastSec, sec)) {
+		secChanged = true
 		nftMu.Lock()
 		err := x.fw.Reconcile(ctx, sec)
 		nftMu.Unlock()
@@ -401,6 +430,53 @@ func (x *extensions) apply(ctx context.Context, a *Agent, plan *dpPlan) {
 			x.lastSec = &sec
 		}
 	}
+	x.syncFastPath(a, plan, secChanged)
+}
+
+// syncFastPath follows a change of the dataplane or the rules: the
+// program is attached to the routed ports and the tunnel devices, every
+// offloaded flow is dropped (its route or its verdict may have changed)
+// and the flow table dumps conntrack to offer the fast path the flows
+// that are still there.
+func (x *extensions) syncFastPath(a *Agent, plan *dpPlan, secChanged bool) {
+	if x.fp == nil || x.flowTab == nil {
+		return
+	}
+	st := plan.state
+	if !secChanged && !x.fp.Held() && x.fpState != nil && reflect.DeepEqual(*x.fpState, st) {
+		return
+	}
+	l2 := map[string]bool{}
+	devs := map[string]bool{}
+	for _, n := range st.Networks {
+		if n.L2 {
+			l2[n.Name] = true
+			continue
+		}
+		devs[dataplane.DeviceName(n.VNI)] = true
+	}
+	for _, r := range st.Remote {
+		if r.VNI != 0 && !l2[r.Network] {
+			devs[dataplane.DeviceName(r.VNI)] = true
+		}
+	}
+	tunnels := make([]string, 0, len(devs))
+	for d := range devs {
+		tunnels = append(tunnels, d)
+	}
+	var ports []fastpath.Port
+	for _, p := range st.Ports {
+		if !l2[p.Network] {
+			ports = append(ports, fastpath.Port{Dev: p.Name, MAC: p.MAC, IP: p.IP})
+		}
+	}
+	if err := x.fp.SetDevices(ports, tunnels); err != nil {
+		a.log.Warn("fast path not on every device", "err", err)
+	}
+	x.fp.Flush()
+	x.fp.Release()
+	x.flowTab.Refresh()
+	x.fpState = &st
 }
 
 // nftMu serializes firewall reconciles in the process: google/nftables
@@ -436,7 +512,11 @@ func (x *extensions) flowRecords(ctx context.Context) (any, error) {
 	if x.flowTab == nil {
 		return []flows.Record{}, nil
 	}
-	return map[string]any{"flows": x.flowTab.Snapshot(), "stats": x.flowTab.Stats()}, nil
+	out := map[string]any{"flows": x.flowTab.Snapshot(), "stats": x.flowTab.Stats()}
+	if x.fp != nil {
+		out["fastpath"] = map[string]any{"stats": x.fp.Stats(), "devices": x.fp.Devices()}
+	}
+	return out, nil
 }
 
 // eachUnicastRouteLocked calls fn with every unicast route the agent

@@ -12,7 +12,10 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -21,6 +24,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/contrail-go/contrail/internal/agent/flows"
 )
 
 // Port is a local port as the fast path needs it.
@@ -31,7 +36,7 @@ type Port struct {
 }
 
 // Counter is what the fast path forwarded in one direction of a flow.
-type Counter struct{ Packets, Bytes uint64 }
+type Counter = flows.Counter
 
 // Stats counts what the fast path did.
 type Stats struct {
@@ -71,6 +76,11 @@ type Path struct {
 	ports   map[netip.Addr]Port
 	entries map[uint32]*offloaded
 	stats   Stats
+	// UDP timeouts (unassured, stream) and when they were read
+	udpTimeouts  [2]uint32
+	timeoutsRead time.Time
+	// hold keeps flows out while the dataplane changes under them
+	hold bool
 }
 
 type attachment struct {
@@ -97,7 +107,7 @@ func New(cfg Config) (*Path, error) {
 		cfg.MaxFlows = 32768
 	}
 	p := &Path{log: cfg.Log, max: cfg.MaxFlows, links: map[string]*attachment{}, ports: map[netip.Addr]Port{},
-		entries: map[uint32]*offloaded{}}
+		entries: map[uint32]*offloaded{}, udpTimeouts: [2]uint32{30, 120}}
 	var err error
 	if cfg.NetNS.IsOpen() {
 		var fd int
@@ -158,6 +168,7 @@ func (p *Path) Close() {
 		p.flows.Close()
 		p.flows = nil
 	}
+	clear(p.entries)
 	if p.ct != nil {
 		p.ct.Close()
 		p.ct = nil
@@ -269,6 +280,32 @@ func (p *Path) Flush() {
 	p.stats.Flushes++
 }
 
+// Hold flushes the fast path and keeps flows out of it until Release: the
+// dataplane is about to change (devices may be recreated, routes move).
+func (p *Path) Hold() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hold = true
+	for id := range p.entries {
+		p.removeLocked(id)
+	}
+	p.stats.Flushes++
+}
+
+// Release lets flows into the fast path again after Hold.
+func (p *Path) Release() {
+	p.mu.Lock()
+	p.hold = false
+	p.mu.Unlock()
+}
+
+// Held reports whether the fast path is held.
+func (p *Path) Held() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.hold
+}
+
 // Gone removes a flow conntrack no longer has and returns what the fast
 // path forwarded of it.
 func (p *Path) Gone(id uint32) (orig, reply Counter) {
@@ -309,6 +346,9 @@ func (p *Path) removeLocked(id uint32) {
 		return
 	}
 	for _, k := range e.keys {
+		if p.flows == nil {
+			break
+		}
 		if err := p.flows.Delete(k[:]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			p.noteErrLocked(fmt.Errorf("delete flow %d: %w", id, err))
 		}
@@ -368,7 +408,7 @@ func (p *Path) Offer(f *conntrack.Flow) {
 		p.keepAliveLocked(f, e)
 		return
 	}
-	if !eligible(f) || len(p.entries) >= p.max {
+	if p.hold || !eligible(f) || len(p.entries) >= p.max {
 		return
 	}
 	e, err := p.resolveLocked(f)
@@ -395,8 +435,9 @@ func (p *Path) keepAliveLocked(f *conntrack.Flow, e *offloaded) {
 		return
 	}
 	e.last = now
+	timeout := p.udpTimeoutLocked(f.Status.Assured())
 	upd := conntrack.NewFlow(f.TupleOrig.Proto.Protocol, 0, f.TupleOrig.IP.SourceAddress, f.TupleOrig.IP.DestinationAddress,
-		f.TupleOrig.Proto.SourcePort, f.TupleOrig.Proto.DestinationPort, udpKeepAlive, f.Mark)
+		f.TupleOrig.Proto.SourcePort, f.TupleOrig.Proto.DestinationPort, timeout, f.Mark)
 	upd.ID = f.ID
 	if err := p.ct.Update(upd); err != nil {
 		p.noteErrLocked(fmt.Errorf("keep flow %d alive: %w", f.ID, err))
@@ -405,9 +446,31 @@ func (p *Path) keepAliveLocked(f *conntrack.Flow, e *offloaded) {
 	p.stats.KeptAlive++
 }
 
-// udpKeepAlive is the timeout (s) an offloaded UDP flow gets when the fast
-// path carried packets of it: conntrack's own for a UDP stream.
-const udpKeepAlive = 120
+// udpTimeoutLocked is the timeout (s) conntrack would have given the flow
+// on a packet: the namespace's nf_conntrack_udp_timeout_stream for an
+// assured flow, nf_conntrack_udp_timeout otherwise. The sysctls are read
+// at most once a second.
+func (p *Path) udpTimeoutLocked(assured bool) uint32 {
+	if time.Since(p.timeoutsRead) > time.Second {
+		p.timeoutsRead = time.Now()
+		_ = p.onThread(func() error {
+			for i, k := range []string{"nf_conntrack_udp_timeout", "nf_conntrack_udp_timeout_stream"} {
+				b, err := os.ReadFile("/proc/sys/net/netfilter/" + k)
+				if err != nil {
+					continue
+				}
+				if v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 32); err == nil && v > 0 {
+					p.udpTimeouts[i] = uint32(v)
+				}
+			}
+			return nil
+		})
+	}
+	if assured {
+		return p.udpTimeouts[1]
+	}
+	return p.udpTimeouts[0]
+}
 
 // resolveLocked computes both directions of a flow: the port it belongs to
 // (one of its ends is a local port's address), the way to the other end

@@ -31,7 +31,22 @@ type Config struct {
 	// DenyLogGroup is the nflog group the security package's deny rules
 	// log to (security.WithDenyLog); 0 records no denied connections.
 	DenyLogGroup uint16
+	// Offload, when set, is the fast path: it is offered every flow the
+	// table learns of (events, including state updates, and dumps) and
+	// told of flows that end; its counters are added to the records'.
+	Offload Offloader
 }
+
+// Offloader is a fast path that forwards some flows past conntrack.
+type Offloader interface {
+	Offer(f *conntrack.Flow)
+	// Gone removes the flow and returns what it forwarded of it.
+	Gone(id uint32) (orig, reply Counter)
+	Counters(id uint32) (orig, reply Counter, ok bool)
+}
+
+// Counter counts one direction of a flow.
+type Counter struct{ Packets, Bytes uint64 }
 
 // Record is one flow.
 type Record struct {
@@ -72,6 +87,7 @@ type Table struct {
 	export func([]Record)
 	stats  Stats
 	wg     sync.WaitGroup
+	kick   chan struct{}
 }
 
 // New prepares a Table; Start runs it.
@@ -85,7 +101,7 @@ func New(cfg Config) (*Table, error) {
 	if cfg.Refresh <= 0 {
 		cfg.Refresh = 5 * time.Second
 	}
-	t := &Table{cfg: cfg, flows: map[uint32]*entry{}, deny: map[deniedKey]*deniedEntry{}}
+	t := &Table{cfg: cfg, flows: map[uint32]*entry{}, deny: map[deniedKey]*deniedEntry{}, kick: make(chan struct{}, 1)}
 	var err error
 	if cfg.NetNS.IsOpen() {
 		var fd int
@@ -138,6 +154,15 @@ func (t *Table) Snapshot() []Record {
 		return a.Teardown.Compare(b.Teardown)
 	})
 	return out
+}
+
+// Refresh asks for a dump of the conntrack table soon (after the fast
+// path was flushed, to offer it the flows again).
+func (t *Table) Refresh() {
+	select {
+	case t.kick <- struct{}{}:
+	default:
+	}
 }
 
 // Wait returns when the goroutines of Start have ended.
@@ -212,6 +237,10 @@ func (t *Table) Start(ctx context.Context) error {
 				if err := t.resync(dump); err != nil {
 					t.cfg.Log.Warn("flows: resync", "err", err)
 				}
+			case <-t.kick:
+				if err := t.resync(dump); err != nil {
+					t.cfg.Log.Warn("flows: refresh", "err", err)
+				}
 			case <-tick.C:
 				if err := t.resync(dump); err != nil {
 					t.cfg.Log.Warn("flows: refresh", "err", err)
@@ -236,7 +265,12 @@ func (t *Table) listen() (chan conntrack.Event, chan error, closer, error) {
 	}
 	_ = c.SetReadBuffer(8 << 20)
 	ev := make(chan conntrack.Event, 4096)
-	errs, err := c.Listen(ev, 1, []netfilter.NetlinkGroup{netfilter.GroupCTNew, netfilter.GroupCTDestroy})
+	groups := []netfilter.NetlinkGroup{netfilter.GroupCTNew, netfilter.GroupCTDestroy}
+	if t.cfg.Offload != nil {
+		// state changes: a connection becoming established, or closing
+		groups = append(groups, netfilter.GroupCTUpdate)
+	}
+	errs, err := c.Listen(ev, 1, groups)
 	if err != nil {
 		c.Close()
 		return nil, nil, nopCloser{}, fmt.Errorf("flows: listen: %w", err)
@@ -285,8 +319,7 @@ func (t *Table) record(f *conntrack.Flow) (Record, bool) {
 		Mark:     f.Mark,
 		Action:   "pass",
 	}
-	r.Packets, r.Bytes = f.CountersOrig.Packets, f.CountersOrig.Bytes
-	r.ReplyPackets, r.ReplyBytes = f.CountersReply.Packets, f.CountersReply.Bytes
+	t.setCounters(&r, f, Counter{}, Counter{})
 	ok := t.cfg.All
 	if t.cfg.Resolve != nil && f.Mark != 0 {
 		var resolved bool
@@ -301,6 +334,16 @@ func (t *Table) record(f *conntrack.Flow) (Record, bool) {
 func (t *Table) event(e conntrack.Event) {
 	if e.Flow == nil {
 		return
+	}
+	var fastO, fastR Counter
+	if off := t.cfg.Offload; off != nil {
+		switch e.Type {
+		case conntrack.EventUpdate:
+			off.Offer(e.Flow)
+			return
+		case conntrack.EventDestroy:
+			fastO, fastR = off.Gone(e.Flow.ID)
+		}
 	}
 	now := time.Now()
 	t.mu.Lock()
@@ -325,8 +368,10 @@ func (t *Table) event(e conntrack.Event) {
 		}
 		r := &en.rec
 		if e.Flow.CountersOrig.Packets > 0 || e.Flow.CountersReply.Packets > 0 {
-			r.Packets, r.Bytes = e.Flow.CountersOrig.Packets, e.Flow.CountersOrig.Bytes
-			r.ReplyPackets, r.ReplyBytes = e.Flow.CountersReply.Packets, e.Flow.CountersReply.Bytes
+			t.setCounters(r, e.Flow, fastO, fastR)
+		} else if fastO.Packets > 0 || fastR.Packets > 0 {
+			r.Packets, r.Bytes = r.Packets+fastO.Packets, r.Bytes+fastO.Bytes
+			r.ReplyPackets, r.ReplyBytes = r.ReplyPackets+fastR.Packets, r.ReplyBytes+fastR.Bytes
 		}
 		r.Teardown = e.Flow.Timestamp.Stop
 		if r.Teardown.IsZero() {
@@ -358,6 +403,13 @@ func (t *Table) close(id uint32) {
 	}
 }
 
+// setCounters sets the record's counters from conntrack's plus the fast
+// path's.
+func (t *Table) setCounters(r *Record, f *conntrack.Flow, fastO, fastR Counter) {
+	r.Packets, r.Bytes = f.CountersOrig.Packets+fastO.Packets, f.CountersOrig.Bytes+fastO.Bytes
+	r.ReplyPackets, r.ReplyBytes = f.CountersReply.Packets+fastR.Packets, f.CountersReply.Bytes+fastR.Bytes
+}
+
 // resync dumps the conntrack table: counters of known flows, flows whose
 // NEW event was missed, and flows gone without a DESTROY event.
 func (t *Table) resync(c *conntrack.Conn) error {
@@ -366,6 +418,12 @@ func (t *Table) resync(c *conntrack.Conn) error {
 		return fmt.Errorf("flows: dump: %w", err)
 	}
 	now := time.Now()
+	off := t.cfg.Offload
+	if off != nil {
+		for i := range flows {
+			off.Offer(&flows[i])
+		}
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	seen := make(map[uint32]bool, len(flows))
@@ -374,9 +432,13 @@ func (t *Table) resync(c *conntrack.Conn) error {
 		seen[f.ID] = true
 		if en, ok := t.flows[f.ID]; ok {
 			r := &en.rec
-			if r.Packets != f.CountersOrig.Packets || r.ReplyPackets != f.CountersReply.Packets {
-				r.Packets, r.Bytes = f.CountersOrig.Packets, f.CountersOrig.Bytes
-				r.ReplyPackets, r.ReplyBytes = f.CountersReply.Packets, f.CountersReply.Bytes
+			var fo, fr Counter
+			if off != nil {
+				fo, fr, _ = off.Counters(f.ID)
+			}
+			p0, rp0 := r.Packets, r.ReplyPackets
+			t.setCounters(r, f, fo, fr)
+			if r.Packets != p0 || r.ReplyPackets != rp0 {
 				en.changed = true
 			}
 			continue
@@ -390,6 +452,11 @@ func (t *Table) resync(c *conntrack.Conn) error {
 	}
 	for id, en := range t.flows {
 		if !seen[id] {
+			if off != nil {
+				// a DESTROY event was missed; the record keeps the
+				// counters of the last look
+				off.Gone(id)
+			}
 			en.rec.Teardown = now
 			t.close(id)
 		}
