@@ -248,7 +248,7 @@ func (h *host) start(t testing.TB, controlNodes []string, dataDir string) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t, h.name}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	a, err := New(Config{Hostname: h.name, TunnelIP: netip.MustParseAddr(h.ip), ControlNodes: controlNodes,
+	a, err := New(Config{NoFastPath: os.Getenv("AGENT_TEST_NOFP") != "", Hostname: h.name, TunnelIP: netip.MustParseAddr(h.ip), ControlNodes: controlNodes,
 		PortListener: ln, DataDir: dataDir, NetNS: h.box.NS, HoldTime: 3 * time.Second,
 		ReconnectMin: 100 * time.Millisecond, ReconnectMax: 500 * time.Millisecond, PortConfigWait: 2 * time.Second,
 		RestoreTimeout: 10 * time.Second, Logger: log, NoDHCP: os.Getenv("AGENT_NO_DHCP") != "", NoFirewall: os.Getenv("AGENT_NO_FIREWALL") != "",

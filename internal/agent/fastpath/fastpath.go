@@ -75,6 +75,7 @@ type Path struct {
 	links   map[string]*attachment
 	ports   map[netip.Addr]Port
 	entries map[uint32]*offloaded
+	carried map[uint32][2]Counter // counted by entries since removed, by flow
 	stats   Stats
 	// UDP timeouts (unassured, stream) and when they were read
 	udpTimeouts  [2]uint32
@@ -107,7 +108,7 @@ func New(cfg Config) (*Path, error) {
 		cfg.MaxFlows = 32768
 	}
 	p := &Path{log: cfg.Log, max: cfg.MaxFlows, links: map[string]*attachment{}, ports: map[netip.Addr]Port{},
-		entries: map[uint32]*offloaded{}, udpTimeouts: [2]uint32{30, 120}}
+		entries: map[uint32]*offloaded{}, carried: map[uint32][2]Counter{}, udpTimeouts: [2]uint32{30, 120}}
 	var err error
 	if cfg.NetNS.IsOpen() {
 		var fd int
@@ -169,6 +170,7 @@ func (p *Path) Close() {
 		p.flows = nil
 	}
 	clear(p.entries)
+	clear(p.carried)
 	if p.ct != nil {
 		p.ct.Close()
 		p.ct = nil
@@ -311,8 +313,9 @@ func (p *Path) Held() bool {
 func (p *Path) Gone(id uint32) (orig, reply Counter) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	orig, reply, _ = p.countersLocked(id)
 	p.removeLocked(id)
+	orig, reply, _ = p.countersLocked(id)
+	delete(p.carried, id)
 	return orig, reply
 }
 
@@ -324,12 +327,18 @@ func (p *Path) Counters(id uint32) (orig, reply Counter, ok bool) {
 	return p.countersLocked(id)
 }
 
+// countersLocked adds what the flow's current entries counted to what
+// entries removed before (flushes) had.
 func (p *Path) countersLocked(id uint32) (orig, reply Counter, ok bool) {
-	e := p.entries[id]
-	if e == nil || p.flows == nil {
-		return Counter{}, Counter{}, false
+	c, ok := p.carried[id]
+	orig, reply = c[0], c[1]
+	if e := p.entries[id]; e != nil && p.flows != nil {
+		o, r := p.readCounter(e.keys[0]), p.readCounter(e.keys[1])
+		orig = Counter{Packets: orig.Packets + o.Packets, Bytes: orig.Bytes + o.Bytes}
+		reply = Counter{Packets: reply.Packets + r.Packets, Bytes: reply.Bytes + r.Bytes}
+		ok = true
 	}
-	return p.readCounter(e.keys[0]), p.readCounter(e.keys[1]), true
+	return orig, reply, ok
 }
 
 func (p *Path) readCounter(k [keySize]byte) Counter {
@@ -340,10 +349,21 @@ func (p *Path) readCounter(k [keySize]byte) Counter {
 	return Counter{Packets: binary.NativeEndian.Uint64(v[valPackets:]), Bytes: binary.NativeEndian.Uint64(v[valBytes:])}
 }
 
+// removeLocked takes the flow's entries out of the map; what they counted
+// is carried for the flow's record until Gone.
 func (p *Path) removeLocked(id uint32) {
 	e := p.entries[id]
 	if e == nil {
 		return
+	}
+	if p.flows != nil {
+		o, r, _ := p.countersLocked(id)
+		if len(p.carried) >= 4*p.max {
+			// Gone never came for many flows (lost events): start over
+			// rather than grow without bound.
+			clear(p.carried)
+		}
+		p.carried[id] = [2]Counter{o, r}
 	}
 	for _, k := range e.keys {
 		if p.flows == nil {

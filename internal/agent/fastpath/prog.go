@@ -123,7 +123,9 @@ func program(flows *ebpf.Map) asm.Instructions {
 
 		asm.Mov.Imm(asm.R1, 1),
 		asm.AddAtomic.Mem(rVal, asm.R1, asm.DWord, valPackets),
+		// bytes as conntrack counts them: from the IP header on
 		asm.LoadMem(asm.R1, rCtx, skbLen, asm.Word),
+		asm.Sub.Imm(asm.R1, 14),
 		asm.AddAtomic.Mem(rVal, asm.R1, asm.DWord, valBytes),
 
 		// destination and source MAC, 12 bytes

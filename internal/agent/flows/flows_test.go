@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ti-mo/conntrack"
+
 	"github.com/contrail-go/contrail/internal/agent/security"
 	"github.com/contrail-go/contrail/internal/testutil/nstest"
 )
@@ -190,5 +192,127 @@ func TestBounded(t *testing.T) {
 	}
 	if s := tab.Stats(); s.Active != 3 || s.Dropped < 3 {
 		t.Fatalf("stats: %+v", s)
+	}
+}
+
+// fakeOffload records what the table tells a fast path and claims fixed
+// counters for every flow it was offered once established.
+type fakeOffload struct {
+	mu      sync.Mutex
+	offered map[uint32]bool
+	updates int // offers that came from an event (before any dump)
+	gone    map[uint32]bool
+}
+
+var fakeCount = Counter{Packets: 1000, Bytes: 1_000_000}
+
+func (f *fakeOffload) Offer(fl *conntrack.Flow) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if fl.ProtoInfo.TCP != nil && fl.ProtoInfo.TCP.State == 3 {
+		f.offered[fl.ID] = true
+	}
+}
+
+func (f *fakeOffload) Gone(id uint32) (Counter, Counter) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gone[id] = true
+	if f.offered[id] {
+		return fakeCount, fakeCount
+	}
+	return Counter{}, Counter{}
+}
+
+func (f *fakeOffload) Counters(id uint32) (Counter, Counter, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.offered[id] {
+		return fakeCount, fakeCount, true
+	}
+	return Counter{}, Counter{}, false
+}
+
+// TestOffloadHooks: an established connection is offered to the fast path
+// from conntrack's state-change event (no dump needed: the refresh is an
+// hour), its counters are added to the record's, and its end is reported
+// to the fast path, whose counters the teardown record carries.
+func TestOffloadHooks(t *testing.T) {
+	nstest.NeedRoot(t)
+	host, vm1 := nstest.New(t, "host"), nstest.New(t, "vm1")
+	host.Veth(t, "tap1", "10.0.1.1/24", vm1, "eth0", "10.0.1.2/24")
+	for _, k := range []string{"time_wait", "close", "fin_wait", "close_wait", "last_ack"} {
+		host.Sysctl(t, "net.netfilter.nf_conntrack_tcp_timeout_"+k, "1")
+	}
+	vm1.Listen(t, 8080)
+	fw, err := security.New(nil, security.WithNetNS(host.NS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fw.Close()
+	if err := fw.Reconcile(context.Background(), security.State{}); err != nil {
+		t.Fatal(err)
+	}
+	off := &fakeOffload{offered: map[uint32]bool{}, gone: map[uint32]bool{}}
+	tab, err := New(Config{NetNS: host.NS, All: true, Refresh: time.Hour, Offload: off})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); tab.Wait() }()
+	if err := tab.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, err := host.Dial("10.0.1.2", 8080, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nstest.Echo(c); err != nil {
+		t.Fatal(err)
+	}
+	var id uint32
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end) && id == 0; time.Sleep(20 * time.Millisecond) {
+		off.mu.Lock()
+		for k := range off.offered {
+			id = k
+		}
+		off.mu.Unlock()
+	}
+	if id == 0 {
+		t.Fatal("the established connection was not offered from its update event")
+	}
+	tab.Refresh() // a dump: the record's counters now include the fast path's
+	var rec *Record
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end) && rec == nil; time.Sleep(20 * time.Millisecond) {
+		for _, r := range tab.Snapshot() {
+			if r.ID == id && r.Packets > fakeCount.Packets && r.Bytes > fakeCount.Bytes {
+				rec = &r
+			}
+		}
+	}
+	if rec == nil {
+		t.Fatalf("record without the fast path's counters: %+v", tab.Snapshot())
+	}
+	c.Close()
+	var closed *Record
+	for end := time.Now().Add(20 * time.Second); time.Now().Before(end) && closed == nil; time.Sleep(100 * time.Millisecond) {
+		tab.Refresh()                      // a dump leaves out expired entries the GC has not reaped
+		for _, r := range tab.Snapshot() { // closed records stay until exported
+			if r.ID == id && !r.Active() {
+				closed = &r
+			}
+		}
+	}
+	if closed == nil {
+		t.Fatal("no teardown record")
+	}
+	off.mu.Lock()
+	gone := off.gone[id]
+	off.mu.Unlock()
+	if !gone {
+		t.Error("the fast path was not told the flow ended")
+	}
+	if closed.Packets <= fakeCount.Packets || closed.ReplyPackets <= fakeCount.Packets {
+		t.Errorf("teardown record without the fast path's counters: %+v", *closed)
 	}
 }

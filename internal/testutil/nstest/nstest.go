@@ -352,6 +352,20 @@ func (p *Prober) Close() { p.c.Close() }
 // Once sends one probe and returns the answer that came within wait, or ""
 // (after wait has passed) when none came.
 func (p *Prober) Once(wait time.Duration) string {
+	// Answers to earlier probes that came after their wait are not this
+	// probe's: drop what is queued (a read with a past deadline would not
+	// even look).
+	buf := make([]byte, 64)
+	if rc, err := p.c.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			for range 1024 {
+				// ICMP errors of earlier probes surface as errors too
+				if _, _, err := unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT); err == unix.EAGAIN {
+					return
+				}
+			}
+		})
+	}
 	end := time.Now().Add(wait)
 	if _, err := p.c.Write([]byte("probe")); err != nil {
 		// An ICMP error from an earlier datagram surfaces here.
@@ -359,7 +373,6 @@ func (p *Prober) Once(wait time.Duration) string {
 		return ""
 	}
 	_ = p.c.SetReadDeadline(end)
-	buf := make([]byte, 64)
 	k, err := p.c.Read(buf)
 	if err == nil {
 		return string(buf[:k])
