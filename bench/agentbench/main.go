@@ -18,7 +18,10 @@
 //	   (target >= 90 % of it); also the CPU time per GB of iperf3's
 //	   client and server, which carry much of the forwarding work on veth
 //	   devices (a second view of the cost, as noisy on a busy machine as
-//	   the throughput). For diagnosis:
+//	   the throughput). The agents carry established flows on their eBPF
+//	   fast path; -agent-args=--no-fastpath measures them without it
+//	   (every packet routed, through nftables and conntrack). For
+//	   diagnosis:
 //	   -hand-conntrack, -iperf-hand-only with -iperf-hand-on/-iperf-hand-off
 //	   (a command's cost on the hand-built path, in alternating pairs),
 //	   -iperf-diag-agent and -iperf-diag-hand
@@ -79,6 +82,7 @@ var (
 	cpsRounds   = flag.Int("cps-rounds", 2, "d: measurements of each kind, alternating (none, rules, none, rules, ...)")
 	cpsConc     = flag.Int("cps-workers", 2, "d: concurrent connecting goroutines")
 	logLevel    = flag.String("log-level", "warn", "log level of the daemons")
+	agentArgs   = flag.String("agent-args", "", "extra arguments of every agent, space-separated (-agent-args=--no-fastpath measures the path through routing, nftables and conntrack alone)")
 	keep        = flag.Bool("keep", false, "keep the daemons' logs (their directory is printed)")
 	nsPrefix    = flag.String("ns-prefix", "abch-", "prefix of the namespaces of the run; leftovers with it are removed first, so concurrent runs need different ones")
 )
@@ -179,6 +183,9 @@ func (b *bench) cluster(ctx context.Context, cfg e2e.ClusterConfig) (*e2e.Cluste
 	}
 	if cfg.LogLevel == "" {
 		cfg.LogLevel = *logLevel
+	}
+	if extra := strings.Fields(*agentArgs); len(extra) > 0 && cfg.AgentArgs == nil {
+		cfg.AgentArgs = func(int) []string { return extra }
 	}
 	currentMu.Lock()
 	current = lab

@@ -393,6 +393,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.runPeer(ctx, p) }()
 	}
+	if a.ext.fp != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.ext.fpLoop(ctx, a) }()
+	}
 	wg.Add(4)
 	go func() { defer wg.Done(); a.extLoop(ctx) }()
 	go func() { defer wg.Done(); a.cpLoop(ctx) }()

@@ -33,6 +33,12 @@ type extensions struct {
 	flowTab  *flows.Table
 	fp       *fastpath.Path
 	fpState  *dataplane.State // what the fast path was last set up for
+	// the plan the fast path is to follow next, and whether rules changed
+	// since it last did; fpLoop takes them
+	fpMu   sync.Mutex
+	fpPlan *dpPlan
+	fpSec  bool
+	fpKick chan struct{}
 	meta     *services.Metadata
 	metaSet  map[string]string
 	dns      *services.DNS
@@ -136,6 +142,7 @@ func (x *extensions) openFirewall(a *Agent) error {
 			a.log.Warn("eBPF fast path not available: every packet goes through the stack", "err", err)
 		} else {
 			x.fp = fp
+			x.fpKick = make(chan struct{}, 1)
 		}
 	}
 	ft, err := flows.New(x.flowConfig(a, denyLogGroup))
@@ -430,7 +437,35 @@ func (x *extensions) apply(ctx context.Context, a *Agent, plan *dpPlan) {
 			x.lastSec = &sec
 		}
 	}
-	x.syncFastPath(a, plan, secChanged)
+	if x.fp != nil {
+		// In its own goroutine: the next port's DHCP and rules do not
+		// wait for it.
+		x.fpMu.Lock()
+		x.fpPlan, x.fpSec = plan, x.fpSec || secChanged
+		x.fpMu.Unlock()
+		select {
+		case x.fpKick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// fpLoop brings the fast path in line with the latest applied plan.
+func (x *extensions) fpLoop(ctx context.Context, a *Agent) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-x.fpKick:
+		}
+		x.fpMu.Lock()
+		plan, sec := x.fpPlan, x.fpSec
+		x.fpSec = false
+		x.fpMu.Unlock()
+		if plan != nil {
+			x.syncFastPath(a, plan, sec)
+		}
+	}
 }
 
 // syncFastPath follows a change of the dataplane or the rules: the
@@ -470,6 +505,7 @@ func (x *extensions) syncFastPath(a *Agent, plan *dpPlan, secChanged bool) {
 			ports = append(ports, fastpath.Port{Dev: p.Name, MAC: p.MAC, IP: p.IP})
 		}
 	}
+	t0 := time.Now()
 	if err := x.fp.SetDevices(ports, tunnels); err != nil {
 		a.log.Warn("fast path not on every device", "err", err)
 	}
@@ -477,6 +513,7 @@ func (x *extensions) syncFastPath(a *Agent, plan *dpPlan, secChanged bool) {
 	x.fp.Release()
 	x.flowTab.Refresh()
 	x.fpState = &st
+	a.log.Debug("fast path follows the dataplane", "devices", len(ports)+len(tunnels), "took", time.Since(t0))
 }
 
 // nftMu serializes firewall reconciles in the process: google/nftables

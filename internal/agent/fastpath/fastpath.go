@@ -227,43 +227,51 @@ func (p *Path) SetDevices(ports []Port, tunnels []string) error {
 		return errors.New("fastpath: closed")
 	}
 	p.ports = byIP
+	// One dump of the namespace's devices, not a request per device: a
+	// host has a thousand ports.
+	links, err := p.h.LinkList()
+	if err != nil {
+		p.noteErrLocked(err)
+		return fmt.Errorf("fastpath: list devices: %w", err)
+	}
+	index := make(map[string]int, len(links))
+	for _, l := range links {
+		index[l.Attrs().Name] = l.Attrs().Index
+	}
 	for dev, a := range p.links {
-		if !want[dev] {
+		if idx, ok := index[dev]; !want[dev] || !ok || idx != a.ifindex {
+			// gone, not wanted, or recreated under the same name
 			a.l.Close()
 			delete(p.links, dev)
 		}
+	}
+	type todo struct {
+		dev string
+		idx int
+	}
+	var attach []todo
+	for dev := range want {
+		if idx, ok := index[dev]; ok && p.links[dev] == nil {
+			attach = append(attach, todo{dev, idx})
+		}
+		// not there (yet): a later call attaches it
+	}
+	if len(attach) == 0 {
+		return nil
 	}
 	var errs []error
-	for dev := range want {
-		l, err := p.h.LinkByName(dev)
-		if err != nil {
-			if a := p.links[dev]; a != nil {
-				a.l.Close()
-				delete(p.links, dev)
-			}
-			continue // not there (yet): the next call attaches it
-		}
-		idx := l.Attrs().Index
-		if a := p.links[dev]; a != nil {
-			if a.ifindex == idx {
+	err = p.onThread(func() error {
+		for _, t := range attach {
+			lk, err := link.AttachTCX(link.TCXOptions{Interface: t.idx, Program: p.prog, Attach: ebpf.AttachTCXIngress})
+			if err != nil {
+				errs = append(errs, fmt.Errorf("attach %s: %w", t.dev, err))
 				continue
 			}
-			a.l.Close()
-			delete(p.links, dev)
+			p.links[t.dev] = &attachment{ifindex: t.idx, l: lk}
 		}
-		var lk link.Link
-		err = p.onThread(func() error {
-			var err error
-			lk, err = link.AttachTCX(link.TCXOptions{Interface: idx, Program: p.prog, Attach: ebpf.AttachTCXIngress})
-			return err
-		})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("attach %s: %w", dev, err))
-			continue
-		}
-		p.links[dev] = &attachment{ifindex: idx, l: lk}
-	}
-	if err := errors.Join(errs...); err != nil {
+		return nil
+	})
+	if err := errors.Join(append(errs, err)...); err != nil {
 		p.noteErrLocked(err)
 		return fmt.Errorf("fastpath: %w", err)
 	}
