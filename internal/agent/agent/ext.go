@@ -450,14 +450,29 @@ func (x *extensions) apply(ctx context.Context, a *Agent, plan *dpPlan) {
 	}
 }
 
-// fpLoop brings the fast path in line with the latest applied plan.
+// fpInterval is the shortest time between two syncs of the fast path.
+const fpInterval = 500 * time.Millisecond
+
+// fpLoop brings the fast path in line with the latest applied plan, at
+// most once per fpInterval: a burst of port adds (each a new plan) costs
+// a few syncs, each of which lists every device. Held meanwhile, the fast
+// path leaves the flows to the stack.
 func (x *extensions) fpLoop(ctx context.Context, a *Agent) {
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-x.fpKick:
 		}
+		if wait := fpInterval - time.Since(last); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		}
+		last = time.Now()
 		x.fpMu.Lock()
 		plan, sec := x.fpPlan, x.fpSec
 		x.fpSec = false

@@ -74,6 +74,7 @@ type Path struct {
 	mu      sync.Mutex
 	links   map[string]*attachment
 	ports   map[netip.Addr]Port
+	want    map[string]bool // devices the program may be attached to
 	entries map[uint32]*offloaded
 	carried map[uint32][2]Counter // counted by entries since removed, by flow
 	stats   Stats
@@ -127,6 +128,7 @@ func New(cfg Config) (*Path, error) {
 	if p.h, err = netlink.NewHandleAt(p.ns); err != nil {
 		return fail(fmt.Errorf("fastpath: netlink: %w", err))
 	}
+
 	if p.ct, err = conntrack.Dial(&mdnetlink.Config{NetNS: int(p.ns)}); err != nil {
 		return fail(fmt.Errorf("fastpath: conntrack: %w", err))
 	}
@@ -179,6 +181,7 @@ func (p *Path) Close() {
 		p.h.Close()
 		p.h = nil
 	}
+
 	if p.ns.IsOpen() {
 		p.ns.Close()
 		p.ns = -1
@@ -206,9 +209,12 @@ func (p *Path) Devices() []string {
 	return out
 }
 
-// SetDevices attaches the program to the ports' devices and the tunnel
-// devices, detaches it from any other, and remembers the ports. A device
-// recreated under the same name (new ifindex) is attached again.
+// SetDevices sets the devices the program may run on (the ports' and the
+// tunnel devices) and remembers the ports. The program is attached to a
+// device when the first flow through it is offloaded, not before: each
+// attach takes the kernel's RTNL lock and waits for an RCU grace period,
+// which a thousand ports added at once must not pay. It is detached from
+// devices no longer wanted, gone, or recreated under the same name.
 func (p *Path) SetDevices(ports []Port, tunnels []string) error {
 	want := map[string]bool{}
 	byIP := map[netip.Addr]Port{}
@@ -226,55 +232,42 @@ func (p *Path) SetDevices(ports []Port, tunnels []string) error {
 	if p.prog == nil {
 		return errors.New("fastpath: closed")
 	}
-	p.ports = byIP
-	// One dump of the namespace's devices, not a request per device: a
-	// host has a thousand ports.
-	links, err := p.h.LinkList()
-	if err != nil {
-		p.noteErrLocked(err)
-		return fmt.Errorf("fastpath: list devices: %w", err)
-	}
-	index := make(map[string]int, len(links))
-	for _, l := range links {
-		index[l.Attrs().Name] = l.Attrs().Index
-	}
+	p.ports, p.want = byIP, want
 	for dev, a := range p.links {
-		if idx, ok := index[dev]; !want[dev] || !ok || idx != a.ifindex {
-			// gone, not wanted, or recreated under the same name
-			a.l.Close()
-			delete(p.links, dev)
-		}
-	}
-	type todo struct {
-		dev string
-		idx int
-	}
-	var attach []todo
-	for dev := range want {
-		if idx, ok := index[dev]; ok && p.links[dev] == nil {
-			attach = append(attach, todo{dev, idx})
-		}
-		// not there (yet): a later call attaches it
-	}
-	if len(attach) == 0 {
-		return nil
-	}
-	var errs []error
-	err = p.onThread(func() error {
-		for _, t := range attach {
-			lk, err := link.AttachTCX(link.TCXOptions{Interface: t.idx, Program: p.prog, Attach: ebpf.AttachTCXIngress})
-			if err != nil {
-				errs = append(errs, fmt.Errorf("attach %s: %w", t.dev, err))
+		if want[dev] {
+			if l, err := p.h.LinkByName(dev); err == nil && l.Attrs().Index == a.ifindex {
 				continue
 			}
-			p.links[t.dev] = &attachment{ifindex: t.idx, l: lk}
 		}
-		return nil
-	})
-	if err := errors.Join(append(errs, err)...); err != nil {
-		p.noteErrLocked(err)
-		return fmt.Errorf("fastpath: %w", err)
+		a.l.Close()
+		delete(p.links, dev)
 	}
+	return nil
+}
+
+// attachLocked makes sure the program runs at ingress of dev (ifindex
+// idx), a wanted device.
+func (p *Path) attachLocked(dev string, idx int) error {
+	if a := p.links[dev]; a != nil {
+		if a.ifindex == idx {
+			return nil
+		}
+		a.l.Close()
+		delete(p.links, dev)
+	}
+	if !p.want[dev] {
+		return fmt.Errorf("device %s carries no fast path", dev)
+	}
+	var lk link.Link
+	err := p.onThread(func() (err error) {
+		lk, err = link.AttachTCX(link.TCXOptions{Interface: idx, Program: p.prog, Attach: ebpf.AttachTCXIngress})
+		return err
+	})
+	if err != nil {
+		p.noteErrLocked(fmt.Errorf("attach %s: %w", dev, err))
+		return fmt.Errorf("attach %s: %w", dev, err)
+	}
+	p.links[dev] = &attachment{ifindex: idx, l: lk}
 	return nil
 }
 
@@ -515,32 +508,39 @@ func (p *Path) resolveLocked(f *conntrack.Flow) (*offloaded, error) {
 		local, remote, outbound = dst, src, false
 	}
 	port := p.ports[local]
-	portLink := p.links[port.Dev]
-	if portLink == nil {
-		return nil, fmt.Errorf("port %s not attached", port.Dev)
+	pl, err := p.h.LinkByName(port.Dev)
+	if err != nil {
+		return nil, fmt.Errorf("port %s: %w", port.Dev, err)
 	}
+	portIdx := pl.Attrs().Index
 	// port -> remote
-	outIdx, outMAC, nhMAC, err := p.route(remote, local, portLink.ifindex)
+	outIdx, outDev, outMAC, nhMAC, err := p.route(remote, local, portIdx)
 	if err != nil {
 		return nil, err
 	}
-	if !p.attachedIndex(outIdx) {
-		return nil, fmt.Errorf("%v leaves by ifindex %d, which carries no fast path", remote, outIdx)
+	if !p.want[outDev] {
+		return nil, fmt.Errorf("%v leaves by %s, which carries no fast path", remote, outDev)
 	}
 	// remote -> port, as the kernel routes it coming in on outIdx
-	backIdx, backSrcMAC, backMAC, err := p.route(local, remote, outIdx)
+	backIdx, _, backSrcMAC, backMAC, err := p.route(local, remote, outIdx)
 	if err != nil {
 		return nil, err
 	}
-	if backIdx != portLink.ifindex {
+	if backIdx != portIdx {
 		return nil, fmt.Errorf("%v from %v comes back by ifindex %d, not port %s", local, remote, backIdx, port.Dev)
+	}
+	if err := p.attachLocked(port.Dev, portIdx); err != nil {
+		return nil, err
+	}
+	if err := p.attachLocked(outDev, outIdx); err != nil {
+		return nil, err
 	}
 	sp, dp := o.Proto.SourcePort, o.Proto.DestinationPort
 	lp, rp := sp, dp
 	if !outbound {
 		lp, rp = dp, sp
 	}
-	fwd := flowKey(portLink.ifindex, local, remote, lp, rp, o.Proto.Protocol)
+	fwd := flowKey(portIdx, local, remote, lp, rp, o.Proto.Protocol)
 	back := flowKey(outIdx, remote, local, rp, lp, o.Proto.Protocol)
 	e := &offloaded{proto: o.Proto.Protocol}
 	if outbound {
@@ -561,30 +561,21 @@ func (p *Path) resolveLocked(f *conntrack.Flow) (*offloaded, error) {
 	return e, nil
 }
 
-func (p *Path) attachedIndex(idx int) bool {
-	for _, a := range p.links {
-		if a.ifindex == idx {
-			return true
-		}
-	}
-	return false
-}
-
 // route asks the kernel how it forwards a packet to dst from src that came
 // in on iif: the output device, its MAC and the next hop's MAC (a local
 // port's own, or the neighbour entry of the gateway on the device).
-func (p *Path) route(dst, src netip.Addr, iif int) (oif int, oMAC, nhMAC net.HardwareAddr, err error) {
+func (p *Path) route(dst, src netip.Addr, iif int) (oif int, oDev string, oMAC, nhMAC net.HardwareAddr, err error) {
 	rs, err := p.h.RouteGetWithOptions(dst.AsSlice(), &netlink.RouteGetOptions{IifIndex: iif, SrcAddr: src.AsSlice()})
 	if err != nil {
-		return 0, nil, nil, fmt.Errorf("route to %v from %v: %w", dst, src, err)
+		return 0, "", nil, nil, fmt.Errorf("route to %v from %v: %w", dst, src, err)
 	}
 	if len(rs) != 1 || rs[0].Type != unix.RTN_UNICAST || rs[0].LinkIndex == 0 || len(rs[0].MultiPath) > 0 {
-		return 0, nil, nil, fmt.Errorf("route to %v from %v: not a single unicast next hop", dst, src)
+		return 0, "", nil, nil, fmt.Errorf("route to %v from %v: not a single unicast next hop", dst, src)
 	}
 	r := rs[0]
 	l, err := p.h.LinkByIndex(r.LinkIndex)
 	if err != nil {
-		return 0, nil, nil, fmt.Errorf("route to %v: device %d: %w", dst, r.LinkIndex, err)
+		return 0, "", nil, nil, fmt.Errorf("route to %v: device %d: %w", dst, r.LinkIndex, err)
 	}
 	oMAC = l.Attrs().HardwareAddr
 	nh := dst
@@ -592,19 +583,19 @@ func (p *Path) route(dst, src netip.Addr, iif int) (oif int, oMAC, nhMAC net.Har
 		nh = gw.Unmap()
 	}
 	if pt, ok := p.ports[nh]; ok && pt.Dev == l.Attrs().Name && len(pt.MAC) == 6 {
-		return r.LinkIndex, oMAC, pt.MAC, nil
+		return r.LinkIndex, l.Attrs().Name, oMAC, pt.MAC, nil
 	}
 	ns, err := p.h.NeighList(r.LinkIndex, unix.AF_INET)
 	if err != nil {
-		return 0, nil, nil, fmt.Errorf("neighbours of %d: %w", r.LinkIndex, err)
+		return 0, "", nil, nil, fmt.Errorf("neighbours of %d: %w", r.LinkIndex, err)
 	}
 	for _, n := range ns {
 		if a, ok := netip.AddrFromSlice(n.IP); ok && a.Unmap() == nh && len(n.HardwareAddr) == 6 &&
 			n.State&(netlink.NUD_PERMANENT|netlink.NUD_REACHABLE|netlink.NUD_STALE|netlink.NUD_NOARP) != 0 {
-			return r.LinkIndex, oMAC, n.HardwareAddr, nil
+			return r.LinkIndex, l.Attrs().Name, oMAC, n.HardwareAddr, nil
 		}
 	}
-	return 0, nil, nil, fmt.Errorf("no MAC for next hop %v on device %d", nh, r.LinkIndex)
+	return 0, "", nil, nil, fmt.Errorf("no MAC for next hop %v on device %d", nh, r.LinkIndex)
 }
 
 func flowKey(ifindex int, src, dst netip.Addr, sport, dport uint16, proto uint8) [keySize]byte {

@@ -117,8 +117,8 @@ func newPath(t *testing.T, tp *topo) *Path {
 	if err != nil {
 		t.Fatalf("SetDevices: %v", err)
 	}
-	if got := p.Devices(); len(got) != 2 {
-		t.Fatalf("attached to %v", got)
+	if got := p.Devices(); len(got) != 0 {
+		t.Fatalf("attached to %v before any flow", got)
 	}
 	return p
 }
@@ -146,6 +146,9 @@ func TestTCPFlowBypassesTheStack(t *testing.T) {
 	p.Offer(&f)
 	if s := p.Stats(); s.Flows != 1 || s.Offloaded != 1 {
 		t.Fatalf("after Offer: %+v", s)
+	}
+	if got := p.Devices(); len(got) != 2 || got[0] != "tapa" || got[1] != "tapb" {
+		t.Fatalf("attached to %v, want the flow's two devices", got)
 	}
 	before := tp.forwardCount(t)
 	ctBefore := f.CountersOrig.Packets + f.CountersReply.Packets
