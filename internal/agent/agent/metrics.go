@@ -4,6 +4,8 @@ package agent
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/contrail-go/contrail/internal/agent/fastpath"
 )
 
 type metrics struct {
@@ -52,6 +54,20 @@ func newMetrics(reg *prometheus.Registry, a *Agent) *metrics {
 				}
 				return float64(n)
 			}))
+		fpStat := func(f func(s fastpath.Stats) float64) func() float64 {
+			return func() float64 {
+				if fp := a.ext.fp; fp != nil {
+					return f(fp.Stats())
+				}
+				return 0
+			}
+		}
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "fastpath_flows",
+			Help: "flows the eBPF fast path carries"}, fpStat(func(s fastpath.Stats) float64 { return float64(s.Flows) })))
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "fastpath_devices",
+			Help: "devices the eBPF fast path runs on"}, fpStat(func(s fastpath.Stats) float64 { return float64(s.Devices) })))
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "fastpath_offloaded_total",
+			Help: "flows handed to the eBPF fast path"}, fpStat(func(s fastpath.Stats) float64 { return float64(s.Offloaded) })))
 	}
 	return m
 }
