@@ -132,15 +132,8 @@ func New(cfg Config) (*Path, error) {
 	if p.ct, err = conntrack.Dial(&mdnetlink.Config{NetNS: int(p.ns)}); err != nil {
 		return fail(fmt.Errorf("fastpath: conntrack: %w", err))
 	}
-	p.flows, err = ebpf.NewMap(&ebpf.MapSpec{Name: "ctrl_flows", Type: ebpf.Hash, KeySize: keySize, ValueSize: valueSize,
-		MaxEntries: uint32(2 * cfg.MaxFlows)})
-	if err != nil {
-		return fail(fmt.Errorf("fastpath: flow map: %w", err))
-	}
-	p.prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{Name: "ctrl_fastpath", Type: ebpf.SchedCLS, License: "Apache-2.0",
-		Instructions: program(p.flows)})
-	if err != nil {
-		return fail(fmt.Errorf("fastpath: load program: %w", err))
+	if p.flows, p.prog, err = load(2 * cfg.MaxFlows); err != nil {
+		return fail(err)
 	}
 	// Out-of-window segments after a long stretch in the fast path (the
 	// FIN, say) must not turn the connection INVALID in conntrack, which
@@ -151,6 +144,22 @@ func New(cfg Config) (*Path, error) {
 		return fail(fmt.Errorf("fastpath: %w", err))
 	}
 	return p, nil
+}
+
+// load creates the flow map and loads the program over it.
+func load(entries int) (*ebpf.Map, *ebpf.Program, error) {
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Name: "ctrl_flows", Type: ebpf.Hash, KeySize: keySize, ValueSize: valueSize,
+		MaxEntries: uint32(entries)})
+	if err != nil {
+		return nil, nil, fmt.Errorf("fastpath: flow map: %w", err)
+	}
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "ctrl_fastpath", Type: ebpf.SchedCLS, License: "Apache-2.0",
+		Instructions: program(m)})
+	if err != nil {
+		m.Close()
+		return nil, nil, fmt.Errorf("fastpath: load program: %w", err)
+	}
+	return m, prog, nil
 }
 
 // Close detaches the program from every device and frees the map: from
