@@ -28,17 +28,17 @@ import (
 // (security). They are driven from the dataplane loop after each
 // successful reconcile, with the same resolved ports.
 type extensions struct {
-	dhcp     *services.DHCP
-	fw       *security.Firewall
-	flowTab  *flows.Table
-	fp       *fastpath.Path
-	fpState  *dataplane.State // what the fast path was last set up for
+	dhcp    *services.DHCP
+	fw      *security.Firewall
+	flowTab *flows.Table
+	fp      *fastpath.Path
+	fpState *dataplane.State // what the fast path was last set up for
 	// the plan the fast path is to follow next, and whether rules changed
 	// since it last did; fpLoop takes them
-	fpMu   sync.Mutex
-	fpPlan *dpPlan
-	fpSec  bool
-	fpKick chan struct{}
+	fpMu     sync.Mutex
+	fpPlan   *dpPlan
+	fpSec    bool
+	fpKick   chan struct{}
 	meta     *services.Metadata
 	metaSet  map[string]string
 	dns      *services.DNS
