@@ -523,7 +523,7 @@ func (p *Path) resolveLocked(f *conntrack.Flow) (*offloaded, error) {
 	}
 	portIdx := pl.Attrs().Index
 	// port -> remote
-	outIdx, outDev, outMAC, nhMAC, err := p.route(remote, local, portIdx)
+	outIdx, outMTU, outDev, outMAC, nhMAC, err := p.route(remote, local, portIdx)
 	if err != nil {
 		return nil, err
 	}
@@ -531,7 +531,7 @@ func (p *Path) resolveLocked(f *conntrack.Flow) (*offloaded, error) {
 		return nil, fmt.Errorf("%v leaves by %s, which carries no fast path", remote, outDev)
 	}
 	// remote -> port, as the kernel routes it coming in on outIdx
-	backIdx, _, backSrcMAC, backMAC, err := p.route(local, remote, outIdx)
+	backIdx, backMTU, _, backSrcMAC, backMAC, err := p.route(local, remote, outIdx)
 	if err != nil {
 		return nil, err
 	}
@@ -557,7 +557,7 @@ func (p *Path) resolveLocked(f *conntrack.Flow) (*offloaded, error) {
 	} else {
 		e.keys = [2][keySize]byte{back, fwd}
 	}
-	vals := [][valueSize]byte{flowValue(outIdx, nhMAC, outMAC, f.ID), flowValue(backIdx, backMAC, backSrcMAC, f.ID)}
+	vals := [][valueSize]byte{flowValue(outIdx, outMTU, nhMAC, outMAC, f.ID), flowValue(backIdx, backMTU, backMAC, backSrcMAC, f.ID)}
 	for i, k := range [][keySize]byte{fwd, back} {
 		if err := p.flows.Update(k[:], vals[i][:], ebpf.UpdateAny); err != nil {
 			if i == 1 {
@@ -573,38 +573,43 @@ func (p *Path) resolveLocked(f *conntrack.Flow) (*offloaded, error) {
 // route asks the kernel how it forwards a packet to dst from src that came
 // in on iif: the output device, its MAC and the next hop's MAC (a local
 // port's own, or the neighbour entry of the gateway on the device).
-func (p *Path) route(dst, src netip.Addr, iif int) (oif int, oDev string, oMAC, nhMAC net.HardwareAddr, err error) {
+func (p *Path) route(dst, src netip.Addr, iif int) (oif, mtu int, oDev string, oMAC, nhMAC net.HardwareAddr, err error) {
 	rs, err := p.h.RouteGetWithOptions(dst.AsSlice(), &netlink.RouteGetOptions{IifIndex: iif, SrcAddr: src.AsSlice()})
 	if err != nil {
-		return 0, "", nil, nil, fmt.Errorf("route to %v from %v: %w", dst, src, err)
+		return 0, 0, "", nil, nil, fmt.Errorf("route to %v from %v: %w", dst, src, err)
 	}
 	if len(rs) != 1 || rs[0].Type != unix.RTN_UNICAST || rs[0].LinkIndex == 0 || len(rs[0].MultiPath) > 0 {
-		return 0, "", nil, nil, fmt.Errorf("route to %v from %v: not a single unicast next hop", dst, src)
+		return 0, 0, "", nil, nil, fmt.Errorf("route to %v from %v: not a single unicast next hop", dst, src)
 	}
 	r := rs[0]
 	l, err := p.h.LinkByIndex(r.LinkIndex)
 	if err != nil {
-		return 0, "", nil, nil, fmt.Errorf("route to %v: device %d: %w", dst, r.LinkIndex, err)
+		return 0, 0, "", nil, nil, fmt.Errorf("route to %v: device %d: %w", dst, r.LinkIndex, err)
 	}
 	oMAC = l.Attrs().HardwareAddr
+	// the route's own MTU (a locked metric), else the device's
+	linkMTU := l.Attrs().MTU
+	if r.MTU > 0 && r.MTU < linkMTU {
+		linkMTU = r.MTU
+	}
 	nh := dst
 	if gw, ok := netip.AddrFromSlice(r.Gw); ok && gw.IsValid() && !gw.IsUnspecified() {
 		nh = gw.Unmap()
 	}
 	if pt, ok := p.ports[nh]; ok && pt.Dev == l.Attrs().Name && len(pt.MAC) == 6 {
-		return r.LinkIndex, l.Attrs().Name, oMAC, pt.MAC, nil
+		return r.LinkIndex, linkMTU, l.Attrs().Name, oMAC, pt.MAC, nil
 	}
 	ns, err := p.h.NeighList(r.LinkIndex, unix.AF_INET)
 	if err != nil {
-		return 0, "", nil, nil, fmt.Errorf("neighbours of %d: %w", r.LinkIndex, err)
+		return 0, 0, "", nil, nil, fmt.Errorf("neighbours of %d: %w", r.LinkIndex, err)
 	}
 	for _, n := range ns {
 		if a, ok := netip.AddrFromSlice(n.IP); ok && a.Unmap() == nh && len(n.HardwareAddr) == 6 &&
 			n.State&(netlink.NUD_PERMANENT|netlink.NUD_REACHABLE|netlink.NUD_STALE|netlink.NUD_NOARP) != 0 {
-			return r.LinkIndex, l.Attrs().Name, oMAC, n.HardwareAddr, nil
+			return r.LinkIndex, linkMTU, l.Attrs().Name, oMAC, n.HardwareAddr, nil
 		}
 	}
-	return 0, "", nil, nil, fmt.Errorf("no MAC for next hop %v on device %d", nh, r.LinkIndex)
+	return 0, 0, "", nil, nil, fmt.Errorf("no MAC for next hop %v on device %d", nh, r.LinkIndex)
 }
 
 func flowKey(ifindex int, src, dst netip.Addr, sport, dport uint16, proto uint8) [keySize]byte {
@@ -619,9 +624,10 @@ func flowKey(ifindex int, src, dst netip.Addr, sport, dport uint16, proto uint8)
 	return k
 }
 
-func flowValue(oif int, dmac, smac net.HardwareAddr, ctID uint32) [valueSize]byte {
+func flowValue(oif, mtu int, dmac, smac net.HardwareAddr, ctID uint32) [valueSize]byte {
 	var v [valueSize]byte
 	binary.NativeEndian.PutUint32(v[valOutIfindex:], uint32(oif))
+	binary.NativeEndian.PutUint32(v[valMTU:], uint32(mtu))
 	copy(v[valDstMAC:], dmac)
 	copy(v[valSrcMAC:], smac)
 	binary.NativeEndian.PutUint32(v[valCTID:], ctID)

@@ -107,9 +107,10 @@ func (tp *topo) flowTo(t *testing.T, port uint16) conntrack.Flow {
 }
 
 func newPath(t *testing.T, tp *topo) *Path {
+	needBPF(t)
 	p, err := New(Config{NetNS: tp.h.NS})
 	if err != nil {
-		t.Skipf("skipping: eBPF fast path not available here: %v", err)
+		t.Fatalf("the kernel has eBPF, the fast path must load: %v", err)
 	}
 	t.Cleanup(p.Close)
 	err = p.SetDevices([]Port{{Dev: "tapa", MAC: tp.macA, IP: netip.MustParseAddr("10.1.0.1")},

@@ -16,6 +16,7 @@ const (
 
 	// value offsets
 	valOutIfindex = 0  // u32, host order
+	valMTU        = 4  // u32, the output device's MTU
 	valDstMAC     = 8  // 6 bytes, then the source MAC
 	valSrcMAC     = 14 // 6 bytes
 	valCTID       = 20 // u32, the conntrack id the entry belongs to
@@ -29,22 +30,24 @@ const (
 	skbIfindex = 40
 	skbData    = 76
 	skbDataEnd = 80
+	skbGSOSize = 176
 )
 
 // Offsets in an Ethernet + option-less IPv4 + TCP/UDP frame.
 const (
-	offEthType  = 12
-	offVerIHL   = 14
-	offFrag     = 20
-	offTTL      = 22
-	offProto    = 23
-	offIPCsum   = 24
-	offSrc      = 26
-	offDst      = 30
-	offPorts    = 34
-	offTCPFlags = 47
-	minUDP      = 42 // through the UDP ports
-	minTCP      = 48 // through the TCP flags
+	offEthType    = 12
+	offVerIHL     = 14
+	offFrag       = 20
+	offTTL        = 22
+	offProto      = 23
+	offIPCsum     = 24
+	offSrc        = 26
+	offDst        = 30
+	offPorts      = 34
+	offTCPDataOff = 46
+	offTCPFlags   = 47
+	minUDP        = 42 // through the UDP ports
+	minTCP        = 48 // through the TCP flags
 )
 
 // Return codes of a tcx program.
@@ -59,7 +62,7 @@ const (
 // hop, decrements the TTL (fixing the header checksum), counts the packet
 // and hands it to the egress of the flow's output device. Everything else
 // (unknown flows, TCP SYN/FIN/RST, fragments, IP options, TTL <= 1, short
-// linear data) is left to the stack: routing, nftables and conntrack see
+// linear data, packets over the output device's MTU) is left to the stack: routing, nftables and conntrack see
 // it as before.
 func program(flows *ebpf.Map) asm.Instructions {
 	const (
@@ -120,6 +123,27 @@ func program(flows *ebpf.Map) asm.Instructions {
 		asm.Mov.Reg(asm.R4, asm.R2),
 		asm.Add.Imm(asm.R4, minUDP),
 		asm.JGT.Reg(asm.R4, asm.R3, "pass"),
+
+		// Too big for the output device: the stack answers with ICMP
+		// "fragmentation needed", as IP forwarding does. A GSO packet is
+		// judged by its segments: gso_size plus the IP and L4 headers.
+		asm.LoadMem(asm.R1, rCtx, skbGSOSize, asm.Word),
+		asm.JEq.Imm(asm.R1, 0, "nogso"),
+		asm.Add.Imm(asm.R1, 20+8),
+		asm.JNE.Imm(rProto, 6, "mtu"),
+		asm.Mov.Reg(asm.R4, asm.R2),
+		asm.Add.Imm(asm.R4, minTCP),
+		asm.JGT.Reg(asm.R4, asm.R3, "pass"),
+		asm.LoadMem(asm.R4, asm.R2, offTCPDataOff, asm.Byte),
+		asm.RSh.Imm(asm.R4, 4),
+		asm.LSh.Imm(asm.R4, 2),
+		asm.Add.Reg(asm.R1, asm.R4),
+		asm.Sub.Imm(asm.R1, 8),
+		asm.Ja.Label("mtu"),
+		asm.LoadMem(asm.R1, rCtx, skbLen, asm.Word).WithSymbol("nogso"),
+		asm.Sub.Imm(asm.R1, 14),
+		asm.LoadMem(asm.R4, rVal, valMTU, asm.Word).WithSymbol("mtu"),
+		asm.JGT.Reg(asm.R1, asm.R4, "pass"),
 
 		asm.Mov.Imm(asm.R1, 1),
 		asm.AddAtomic.Mem(rVal, asm.R1, asm.DWord, valPackets),

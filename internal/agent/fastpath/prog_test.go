@@ -20,12 +20,13 @@ import (
 // packet formats rather than from the instructions.
 
 const (
+	testMTU       = 1000
 	tcActRedirect = 7
 	testIfindex   = 1 // a test run's packet comes in on the loopback device
 )
 
 var (
-	testOut = flowValue(42, net.HardwareAddr{2, 0, 0, 0, 0, 0xbb}, net.HardwareAddr{2, 0, 0, 0, 0, 0xaa}, 77)
+	testOut = flowValue(42, testMTU, net.HardwareAddr{2, 0, 0, 0, 0, 0xbb}, net.HardwareAddr{2, 0, 0, 0, 0, 0xaa}, 77)
 	tcpKey  = flowKey(testIfindex, netip.MustParseAddr("10.1.0.1"), netip.MustParseAddr("10.2.0.1"), 40000, 5201, 6)
 	udpKey  = flowKey(testIfindex, netip.MustParseAddr("10.1.0.1"), netip.MustParseAddr("10.2.0.1"), 5353, 7777, 17)
 )
@@ -98,7 +99,7 @@ func model(pkt []byte, entries map[[keySize]byte][valueSize]byte) (redirect bool
 	copy(k[4:16], pkt[26:38])
 	k[16] = proto
 	v, ok := entries[k]
-	if !ok {
+	if !ok || len(pkt)-14 > int(binary.NativeEndian.Uint32(v[valMTU:])) {
 		return false, 0, out
 	}
 	copy(out[0:12], v[valDstMAC:valDstMAC+12])
@@ -122,12 +123,10 @@ type progEnv struct {
 
 func newProgEnv(tb testing.TB) *progEnv {
 	tb.Helper()
-	if os.Geteuid() != 0 {
-		tb.Skip("skipping: loading eBPF needs root")
-	}
+	needBPF(tb)
 	m, prog, err := load(16)
 	if err != nil {
-		tb.Skipf("skipping: eBPF not available here: %v", err)
+		tb.Fatal(err) // the kernel has BPF: the program must load
 	}
 	tb.Cleanup(func() { prog.Close(); m.Close() })
 	e := &progEnv{m: m, prog: prog, entries: map[[keySize]byte][valueSize]byte{tcpKey: testOut, udpKey: testOut}}
@@ -188,6 +187,7 @@ func TestProgram(t *testing.T) {
 		t.Errorf("counters after two runs: %d packets %d bytes, want 2 and %d", p, b, 2*(len(tcp)-14))
 	}
 	e.check(t, frame(17, 2, 0, 10))
+	e.check(t, frame(17, 64, 0, testMTU-20-8)) // exactly the MTU
 	for name, pkt := range map[string][]byte{
 		"syn":       frame(6, 64, 0x02, 0),
 		"fin":       frame(6, 64, 0x11, 0),
@@ -199,6 +199,7 @@ func TestProgram(t *testing.T) {
 		"arp":       func() []byte { b := frame(17, 64, 0, 10); b[13] = 0x06; return b }(),
 		"short tcp": frame(6, 64, 0x10, 0)[:44],
 		"short":     frame(17, 64, 0, 0)[:40],
+		"over mtu":  frame(17, 64, 0, testMTU-20-8+1),
 	} {
 		t.Run(name, func(t *testing.T) {
 			wantRedirect, _, _ := model(pkt, e.entries)
@@ -230,12 +231,10 @@ var fuzzShared *progEnv
 // function many times.
 func fuzzEnv(t *testing.T) *progEnv {
 	if fuzzShared == nil {
-		if os.Geteuid() != 0 {
-			t.Skip("skipping: loading eBPF needs root")
-		}
+		needBPF(t)
 		m, prog, err := load(16)
 		if err != nil {
-			t.Skipf("skipping: eBPF not available here: %v", err)
+			t.Fatal(err)
 		}
 		e := &progEnv{m: m, prog: prog, entries: map[[keySize]byte][valueSize]byte{tcpKey: testOut, udpKey: testOut}}
 		for k, v := range e.entries {
@@ -246,4 +245,18 @@ func fuzzEnv(t *testing.T) *progEnv {
 		fuzzShared = e
 	}
 	return fuzzShared
+}
+
+// needBPF skips where eBPF maps cannot be created at all (no root, no
+// BPF syscall); a program that does not load where they can is a failure.
+func needBPF(tb testing.TB) {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		tb.Skip("skipping: loading eBPF needs root")
+	}
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1})
+	if err != nil {
+		tb.Skipf("skipping: no eBPF here: %v", err)
+	}
+	m.Close()
 }
