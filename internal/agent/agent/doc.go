@@ -108,4 +108,10 @@
 //     sent to the collector cover every connection through a port (the
 //     firewall marks each, with its rule or the port alone) and the denied
 //     ones (nflog).
+//   - Fast path: established IPv4 TCP and answered UDP flows without NAT
+//     are forwarded by an eBPF program (package fastpath) once conntrack
+//     has them; the flow table offers them and adds the program's counters
+//     to the records. Every dataplane or rule change flushes it
+//     (Hold before the reconcile, SetDevices and Flush after, at most every
+//     500 ms). --no-fastpath leaves every packet to the stack.
 package agent
