@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
-	"runtime"
 	"sort"
 	"sync"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/contrail-go/contrail/internal/agent/dataplane"
 	"github.com/contrail-go/contrail/internal/agent/fastpath"
 	"github.com/contrail-go/contrail/internal/agent/flows"
+	"github.com/contrail-go/contrail/internal/agent/nsrun"
 	"github.com/contrail-go/contrail/internal/agent/security"
 	"github.com/contrail-go/contrail/internal/agent/services"
 	"github.com/contrail-go/contrail/internal/model"
@@ -52,32 +52,7 @@ type extensions struct {
 
 // inNamespace runs fn on an OS thread switched into ns (the zero handle:
 // the thread's own namespace). Sockets fn opens stay in ns.
-func inNamespace(ns netns.NsHandle, fn func() error) error {
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		home, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- err
-			return
-		}
-		defer home.Close()
-		if ns > 0 {
-			if err := netns.Set(ns); err != nil {
-				runtime.UnlockOSThread()
-				done <- err
-				return
-			}
-		}
-		err = fn()
-		if netns.Set(home) == nil {
-			runtime.UnlockOSThread()
-		}
-		done <- err
-	}()
-	return <-done
-}
+func inNamespace(ns netns.NsHandle, fn func() error) error { return nsrun.Do(ns, fn) }
 
 func (x *extensions) open(a *Agent) error {
 	x.dhcpSet = map[string]services.PortInfo{}

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,6 +25,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/contrail-go/contrail/internal/agent/flows"
+	"github.com/contrail-go/contrail/internal/agent/nsrun"
 )
 
 // Port is a local port as the fast path needs it.
@@ -138,9 +138,7 @@ func New(cfg Config) (*Path, error) {
 	// Out-of-window segments after a long stretch in the fast path (the
 	// FIN, say) must not turn the connection INVALID in conntrack, which
 	// did not see the bytes in between.
-	if err := p.onThread(func() error {
-		return writeSysctl("net/netfilter/nf_conntrack_tcp_be_liberal", "1")
-	}); err != nil {
+	if err := nsrun.Sysctl(p.ns, "net/netfilter/nf_conntrack_tcp_be_liberal", "1"); err != nil {
 		return fail(fmt.Errorf("fastpath: %w", err))
 	}
 	return p, nil
@@ -636,34 +634,4 @@ func flowValue(oif, mtu int, dmac, smac net.HardwareAddr, ctID uint32) [valueSiz
 
 // onThread runs fn on an OS thread in the path's namespace: tcx resolves
 // ifindexes, and /proc/sys names sysctls, in the caller's namespace.
-func (p *Path) onThread(fn func() error) error {
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		home, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- err
-			return
-		}
-		defer home.Close()
-		if err := netns.Set(p.ns); err != nil {
-			runtime.UnlockOSThread()
-			done <- err
-			return
-		}
-		err = fn()
-		if netns.Set(home) == nil {
-			runtime.UnlockOSThread()
-		}
-		done <- err
-	}()
-	return <-done
-}
-
-func writeSysctl(key, val string) error {
-	if err := os.WriteFile("/proc/sys/"+key, []byte(val), 0o644); err != nil {
-		return fmt.Errorf("sysctl %s: %w", key, err)
-	}
-	return nil
-}
+func (p *Path) onThread(fn func() error) error { return nsrun.Do(p.ns, fn) }

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"os"
-	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -18,6 +16,8 @@ import (
 	"github.com/ti-mo/netfilter"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/contrail-go/contrail/internal/agent/nsrun"
 )
 
 // Config configures a Table.
@@ -279,31 +279,7 @@ func (t *Table) listen() (chan conntrack.Event, chan error, closer, error) {
 }
 
 // sysctl writes /proc/sys/<key> inside the namespace.
-func (t *Table) sysctl(key, val string) error {
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			done <- err
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(t.ns); err != nil {
-			done <- err
-			return
-		}
-		err = os.WriteFile("/proc/sys/"+key, []byte(val), 0o644)
-		if netns.Set(orig) == nil {
-			runtime.UnlockOSThread()
-		}
-		done <- err
-	}()
-	if err := <-done; err != nil {
-		return fmt.Errorf("sysctl %s: %w", key, err)
-	}
-	return nil
-}
+func (t *Table) sysctl(key, val string) error { return nsrun.Sysctl(t.ns, key, val) }
 
 // record converts a conntrack flow; ok is false for flows the table does
 // not keep.
