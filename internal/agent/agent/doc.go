@@ -96,8 +96,9 @@
 //     routes). l2_l3 networks are routed (L3) only; their EVPN routes are
 //     published but not used.
 //   - IPv6: inet6 routes are published and installed (dual-stack and
-//     IPv6-only ports, see the dataplane package); one address per family
-//     per port is programmed (the lowest), in a subnet with a gateway. No
+//     IPv6-only ports, see the dataplane package); every address of a port
+//     in a subnet with a gateway is routed to it (the first of each family
+//     gets the gateway and DHCP, the others are Port.Extra). No
 //     DHCPv6 or router advertisements: VMs get their IPv6 address elsewhere.
 //   - ECMP: one next hop per received route (the lowest address).
 //   - Services: DHCP (options from the subnet, the IPAM and the network),

@@ -321,12 +321,27 @@ func (a *Agent) planLocked(devs map[string]bool) *dpPlan {
 			// programmed.
 			plan.skipped = append(plan.skipped, fmt.Sprintf("port %s: %s", name, b))
 		}
+		// The further addresses of each family (secondary instance
+		// IPs) are routed to the port too.
+		var extra []netip.Addr
+		for _, fam := range [][]netip.Addr{v.ips, v.ip6s} {
+			if len(fam) < 2 || !usableAddr(v.vn, fam[0]) {
+				continue
+			}
+			for _, a := range fam[1:] {
+				if usableAddr(v.vn, a) {
+					extra = append(extra, a)
+				} else {
+					plan.skipped = append(plan.skipped, fmt.Sprintf("port %s: address %v is in no subnet with a gateway of network %s", name, a, v.vn.name))
+				}
+			}
+		}
 		portNames[name] = true
-		st.Ports = append(st.Ports, dataplane.Port{Name: name, MAC: v.mac, IP: ip4, IP6: ip6, Network: v.vn.name})
+		st.Ports = append(st.Ports, dataplane.Port{Name: name, MAC: v.mac, IP: ip4, IP6: ip6, Extra: extra, Network: v.vn.name})
 		if local[v.vn.name] == nil {
 			local[v.vn.name] = map[netip.Addr]bool{}
 		}
-		for _, ip := range []netip.Addr{ip4, ip6} {
+		for _, ip := range append([]netip.Addr{ip4, ip6}, extra...) {
 			if ip.IsValid() {
 				local[v.vn.name][ip] = true
 			}

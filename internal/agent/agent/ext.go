@@ -491,8 +491,14 @@ func (x *extensions) syncFastPath(a *Agent, plan *dpPlan, secChanged bool) {
 	}
 	var ports []fastpath.Port
 	for _, p := range st.Ports {
-		if !l2[p.Network] {
-			ports = append(ports, fastpath.Port{Dev: p.Name, MAC: p.MAC, IP: p.IP})
+		if l2[p.Network] {
+			continue
+		}
+		ports = append(ports, fastpath.Port{Dev: p.Name, MAC: p.MAC, IP: p.IP})
+		for _, a := range p.Extra {
+			if a.Is4() {
+				ports = append(ports, fastpath.Port{Dev: p.Name, MAC: p.MAC, IP: a})
+			}
 		}
 	}
 	t0 := time.Now()

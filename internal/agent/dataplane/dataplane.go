@@ -635,10 +635,7 @@ func (d *Dataplane) syncRoutes(p *plan, ch *Changes) error {
 		if err != nil {
 			return err
 		}
-		for _, ip := range []netip.Addr{pt.ip, pt.ip6} {
-			if !ip.IsValid() {
-				continue
-			}
+		for _, ip := range pt.addrs() {
 			k := routeKey{table: pt.net.table, dst: netip.PrefixFrom(ip, ip.BitLen()), dev: idx, typ: unix.RTN_UNICAST, metric: unicastMetric(ip)}
 			want[k] = routeWant{k, fmt.Sprintf("%v dev %s table %d", k.dst, pt.name, pt.net.table)}
 		}

@@ -70,6 +70,19 @@ func TestCompileRejects(t *testing.T) {
 			s.Networks[0].Subnets = append(s.Networks[0].Subnets, Subnet{Prefix: netip.MustParsePrefix("2001:db8::/64"), Gateway: netip.MustParseAddr("2001:db8::1")})
 			s.Ports = []Port{{Name: "p", IP6: netip.MustParseAddr("2001:db8::3"), Network: "A"}}
 		}, ""},
+		{"extra addresses", func(s *State) {
+			s.Ports = []Port{{Name: "p", IP: netip.MustParseAddr("10.1.1.3"), Extra: []netip.Addr{netip.MustParseAddr("10.1.1.9")}, Network: "A"}}
+		}, ""},
+		{"extra address outside subnets", func(s *State) {
+			s.Ports = []Port{{Name: "p", IP: netip.MustParseAddr("10.1.1.3"), Extra: []netip.Addr{netip.MustParseAddr("10.7.1.9")}, Network: "A"}}
+		}, "in no subnet"},
+		{"extra address twice", func(s *State) {
+			s.Ports = []Port{{Name: "p", IP: netip.MustParseAddr("10.1.1.3"), Extra: []netip.Addr{netip.MustParseAddr("10.1.1.3")}, Network: "A"}}
+		}, "listed twice"},
+		{"extra ipv6 without a first one", func(s *State) {
+			s.Networks[0].Subnets = append(s.Networks[0].Subnets, Subnet{Prefix: netip.MustParsePrefix("2001:db8::/64"), Gateway: netip.MustParseAddr("2001:db8::1")})
+			s.Ports = []Port{{Name: "p", IP: netip.MustParseAddr("10.1.1.3"), Extra: []netip.Addr{netip.MustParseAddr("2001:db8::9")}, Network: "A"}}
+		}, "without a first address"},
 		{"ipv6 route with an IPv6 endpoint", func(s *State) {
 			s.Remote = []RemoteRoute{{Network: "A", Prefix: netip.MustParsePrefix("2001:db8::4/128"), TunnelEndpoint: netip.MustParseAddr("2001:db8:ff::2")}}
 		}, "IPv4 tunnel endpoint"},
@@ -145,7 +158,8 @@ func TestTwoHostsTwoTenants(t *testing.T) {
 		Ports: []Port{
 			{Name: "tapvm1", IP: addr("10.1.1.3"), Network: "default-domain:p:A"},
 			{Name: "tapvm3", IP: addr("10.1.1.3"), Network: "default-domain:p:B"},
-			{Name: "tapvm5", IP: addr("10.1.1.5"), Network: "default-domain:p:A"},
+			// a second address, routed to the port like the first
+			{Name: "tapvm5", IP: addr("10.1.1.5"), Extra: []netip.Addr{addr("10.1.1.15")}, Network: "default-domain:p:A"},
 		},
 		Remote: []RemoteRoute{
 			remote("default-domain:p:A", "10.1.1.4", "192.0.2.2"),
@@ -161,6 +175,7 @@ func TestTwoHostsTwoTenants(t *testing.T) {
 		Remote: []RemoteRoute{
 			remote("default-domain:p:A", "10.1.1.3", "192.0.2.1"),
 			remote("default-domain:p:A", "10.1.1.5", "192.0.2.1"),
+			remote("default-domain:p:A", "10.1.1.15", "192.0.2.1"),
 			remote("default-domain:p:B", "10.1.1.3", "192.0.2.1"),
 		},
 	}
@@ -213,6 +228,18 @@ func TestTwoHostsTwoTenants(t *testing.T) {
 	expect("vm2", "10.1.1.5", "vm5")
 	expect("vm3", "10.1.1.5", "") // network B has no 10.1.1.5
 	expect("vm4", "10.1.1.5", "")
+	// vm5's second address, from the same host and across the tunnel
+	// (TCP: the answer comes from the address asked)
+	vms["vm5"].ns.Addr(t, "eth0", "10.1.1.15/24")
+	vms["vm5"].ns.Listen(t, 8080)
+	for _, from := range []string{"vm1", "vm2"} {
+		if !vms[from].ns.CanConnect("10.1.1.15", 8080) {
+			t.Errorf("%s cannot reach vm5's second address 10.1.1.15", from)
+		}
+	}
+	if vms["vm4"].ns.CanConnect("10.1.1.15", 8080) {
+		t.Error("network B reaches vm5's second address")
+	}
 	if t.Failed() {
 		t.FailNow()
 	}

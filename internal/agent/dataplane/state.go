@@ -90,6 +90,10 @@ type Port struct {
 	MAC     net.HardwareAddr // informational; the dataplane does not program it
 	IP      netip.Addr       // IPv4 address, or the zero Addr
 	IP6     netip.Addr       // IPv6 address, or the zero Addr
+	// Extra are further addresses of the port (either family, each in a
+	// subnet of the network): routed to the port like IP and IP6. DHCP
+	// and the gateways go with IP and IP6 only.
+	Extra   []netip.Addr
 	Network string
 }
 
@@ -207,7 +211,19 @@ type portPlan struct {
 	ip6      netip.Addr
 	gateway6 netip.Addr
 	subnet6  netip.Prefix // the subnet of ip6
+	extra    []netip.Addr
 	net      *netPlan
+}
+
+// addrs are the port's addresses: ip, ip6 and the extra ones.
+func (pt *portPlan) addrs() []netip.Addr {
+	out := make([]netip.Addr, 0, 2+len(pt.extra))
+	for _, a := range []netip.Addr{pt.ip, pt.ip6} {
+		if a.IsValid() {
+			out = append(out, a)
+		}
+	}
+	return append(out, pt.extra...)
 }
 
 type remotePlan struct {
@@ -315,6 +331,24 @@ func compile(s State) (*plan, error) {
 		if pt.IP6.IsValid() && !pp.gateway6.IsValid() {
 			return nil, fmt.Errorf("port %q: IP6 %v is in no subnet of network %q", pt.Name, pt.IP6, pt.Network)
 		}
+		for _, a := range pt.Extra {
+			in := false
+			for _, sn := range subnets[pt.Network] {
+				in = in || sn.Prefix.Contains(a)
+			}
+			switch {
+			case !a.IsValid() || a.Is4In6():
+				return nil, fmt.Errorf("port %q: extra address %v is not IPv4 or IPv6", pt.Name, a)
+			case !in:
+				return nil, fmt.Errorf("port %q: extra address %v is in no subnet of network %q", pt.Name, a, pt.Network)
+			case a.Is4() && !pt.IP.IsValid() || a.Is6() && !pt.IP6.IsValid():
+				// the gateway and the ARP or NDP settings come with it
+				return nil, fmt.Errorf("port %q: extra address %v without a first address of its family", pt.Name, a)
+			case a == pt.IP || a == pt.IP6 || slices.Contains(pp.extra, a):
+				return nil, fmt.Errorf("port %q: address %v listed twice", pt.Name, a)
+			}
+			pp.extra = append(pp.extra, a)
+		}
 		p.ports = append(p.ports, pp)
 	}
 	for _, r := range s.Remote {
@@ -343,7 +377,7 @@ func compile(s State) (*plan, error) {
 			}
 			port := ""
 			for _, pt := range p.ports {
-				if a := r.Prefix.Addr(); pt.net.vni == vni && r.Prefix.IsSingleIP() && (pt.ip == a || pt.ip6 == a) {
+				if a := r.Prefix.Addr(); pt.net.vni == vni && r.Prefix.IsSingleIP() && slices.Contains(pt.addrs(), a) {
 					port = pt.name
 				}
 			}
@@ -411,9 +445,11 @@ func compile(s State) (*plan, error) {
 func (p *plan) planProxies() {
 	byNet := map[*netPlan][]netip.Addr{}
 	for _, pt := range p.ports {
-		if pt.ip6.IsValid() {
-			p.v6 = true
-			byNet[pt.net] = append(byNet[pt.net], pt.ip6)
+		for _, a := range pt.addrs() {
+			if a.Is6() {
+				p.v6 = true
+				byNet[pt.net] = append(byNet[pt.net], a)
+			}
 		}
 	}
 	for _, n := range p.nets {
@@ -427,7 +463,10 @@ func (p *plan) planProxies() {
 		if !pt.ip6.IsValid() {
 			continue
 		}
-		seen := map[netip.Addr]bool{pt.ip6: true, pt.gateway6: true}
+		seen := map[netip.Addr]bool{pt.gateway6: true}
+		for _, a := range pt.addrs() {
+			seen[a] = true
+		}
 		var out []netip.Addr
 		for _, a := range byNet[pt.net] {
 			if !seen[a] && pt.subnet6.Contains(a) {
