@@ -86,10 +86,10 @@ type Subnet struct {
 // of an L3 network needs IP, IP6 or both (dual stack), each inside a
 // subnet of the network of its family.
 type Port struct {
-	Name    string
-	MAC     net.HardwareAddr // informational; the dataplane does not program it
-	IP      netip.Addr       // IPv4 address, or the zero Addr
-	IP6     netip.Addr       // IPv6 address, or the zero Addr
+	Name string
+	MAC  net.HardwareAddr // informational; the dataplane does not program it
+	IP   netip.Addr       // IPv4 address, or the zero Addr
+	IP6  netip.Addr       // IPv6 address, or the zero Addr
 	// Extra are further addresses of the port (either family, each in a
 	// subnet of the network): routed to the port like IP and IP6. DHCP
 	// and the gateways go with IP and IP6 only.
