@@ -156,20 +156,7 @@ func TestFlowRecords(t *testing.T) {
 // TestBounded checks that the table keeps at most MaxFlows records and
 // counts the others as dropped.
 func TestBounded(t *testing.T) {
-	nstest.NeedRoot(t)
-	host, vm1 := nstest.New(t, "host"), nstest.New(t, "vm1")
-	host.Veth(t, "tap1", "10.0.1.1/24", vm1, "eth0", "10.0.1.2/24")
-	vm1.Listen(t, 8080)
-	// Conntrack runs in a namespace once a hook needs it: the firewall's
-	// table (empty state) does.
-	fw, err := security.New(nil, security.WithNetNS(host.NS))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fw.Close()
-	if err := fw.Reconcile(context.Background(), security.State{}); err != nil {
-		t.Fatal(err)
-	}
+	host, _ := trackedHost(t)
 	tab, err := New(Config{NetNS: host.NS, All: true, MaxFlows: 3, Refresh: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -238,20 +225,9 @@ func (f *fakeOffload) Counters(id uint32) (Counter, Counter, bool) {
 // hour), its counters are added to the record's, and its end is reported
 // to the fast path, whose counters the teardown record carries.
 func TestOffloadHooks(t *testing.T) {
-	nstest.NeedRoot(t)
-	host, vm1 := nstest.New(t, "host"), nstest.New(t, "vm1")
-	host.Veth(t, "tap1", "10.0.1.1/24", vm1, "eth0", "10.0.1.2/24")
+	host, _ := trackedHost(t)
 	for _, k := range []string{"time_wait", "close", "fin_wait", "close_wait", "last_ack"} {
 		host.Sysctl(t, "net.netfilter.nf_conntrack_tcp_timeout_"+k, "1")
-	}
-	vm1.Listen(t, 8080)
-	fw, err := security.New(nil, security.WithNetNS(host.NS))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fw.Close()
-	if err := fw.Reconcile(context.Background(), security.State{}); err != nil {
-		t.Fatal(err)
 	}
 	off := &fakeOffload{offered: map[uint32]bool{}, gone: map[uint32]bool{}}
 	tab, err := New(Config{NetNS: host.NS, All: true, Refresh: time.Hour, Offload: off})
@@ -315,4 +291,25 @@ func TestOffloadHooks(t *testing.T) {
 	if closed.Packets <= fakeCount.Packets || closed.ReplyPackets <= fakeCount.Packets {
 		t.Errorf("teardown record without the fast path's counters: %+v", *closed)
 	}
+}
+
+// trackedHost is a host namespace with conntrack on and a VM listening on
+// TCP 8080 at 10.0.1.2 behind tap1.
+func trackedHost(t *testing.T) (host, vm *nstest.NS) {
+	t.Helper()
+	nstest.NeedRoot(t)
+	host, vm = nstest.New(t, "host"), nstest.New(t, "vm1")
+	host.Veth(t, "tap1", "10.0.1.1/24", vm, "eth0", "10.0.1.2/24")
+	vm.Listen(t, 8080)
+	// Conntrack runs in a namespace once a hook needs it: the firewall's
+	// table (empty state) does.
+	fw, err := security.New(nil, security.WithNetNS(host.NS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fw.Close() })
+	if err := fw.Reconcile(context.Background(), security.State{}); err != nil {
+		t.Fatal(err)
+	}
+	return host, vm
 }
