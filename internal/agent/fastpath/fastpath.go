@@ -77,7 +77,10 @@ type Path struct {
 	want    map[string]bool // devices the program may be attached to
 	entries map[uint32]*offloaded
 	carried map[uint32][2]Counter // counted by entries since removed, by flow
-	stats   Stats
+	// flows with no path through the fast path (local services, routes
+	// by other devices), not looked at again until the next flush
+	unresolved map[uint32]bool
+	stats      Stats
 	// UDP timeouts (unassured, stream) and when they were read
 	udpTimeouts  [2]uint32
 	timeoutsRead time.Time
@@ -109,7 +112,7 @@ func New(cfg Config) (*Path, error) {
 		cfg.MaxFlows = 32768
 	}
 	p := &Path{log: cfg.Log, max: cfg.MaxFlows, links: map[string]*attachment{}, ports: map[netip.Addr]Port{},
-		entries: map[uint32]*offloaded{}, carried: map[uint32][2]Counter{}, udpTimeouts: [2]uint32{30, 120}}
+		entries: map[uint32]*offloaded{}, carried: map[uint32][2]Counter{}, unresolved: map[uint32]bool{}, udpTimeouts: [2]uint32{30, 120}}
 	var err error
 	if cfg.NetNS.IsOpen() {
 		var fd int
@@ -287,6 +290,7 @@ func (p *Path) Flush() {
 	for id := range p.entries {
 		p.removeLocked(id)
 	}
+	clear(p.unresolved)
 	p.stats.Flushes++
 }
 
@@ -299,6 +303,7 @@ func (p *Path) Hold() {
 	for id := range p.entries {
 		p.removeLocked(id)
 	}
+	clear(p.unresolved)
 	p.stats.Flushes++
 }
 
@@ -324,6 +329,7 @@ func (p *Path) Gone(id uint32) (orig, reply Counter) {
 	p.removeLocked(id)
 	orig, reply, _ = p.countersLocked(id)
 	delete(p.carried, id)
+	delete(p.unresolved, id)
 	return orig, reply
 }
 
@@ -391,10 +397,9 @@ func (p *Path) noteErrLocked(err error) {
 	p.log.Debug("fastpath", "err", err)
 }
 
-// eligible reports whether conntrack lets the flow into the fast path:
-// an IPv4 TCP connection in ESTABLISHED (and assured) or a UDP flow that
-// had an answer,
-// accepted by a port's rules (a non-zero mark), not NATed.
+// eligible reports whether conntrack lets the flow into the fast path: an
+// IPv4 TCP connection in ESTABLISHED (and assured) or a UDP flow that had
+// an answer, accepted by a port's rules (a non-zero mark), not NATed.
 func eligible(f *conntrack.Flow) bool {
 	if f.Mark == 0 || !f.Status.SeenReply() || f.Status.Dying() || f.Status.SrcNAT() || f.Status.DstNAT() {
 		return false
@@ -439,10 +444,17 @@ func (p *Path) Offer(f *conntrack.Flow) {
 	if p.hold || !eligible(f) || len(p.entries) >= p.max {
 		return
 	}
+	if p.unresolved[f.ID] {
+		return // no path for it until the dataplane changes
+	}
 	e, err := p.resolveLocked(f)
 	if err != nil {
 		p.stats.Skipped++
 		p.log.Debug("fastpath: flow stays in the stack", "id", f.ID, "err", err)
+		if len(p.unresolved) >= 4*p.max {
+			clear(p.unresolved)
+		}
+		p.unresolved[f.ID] = true
 		return
 	}
 	p.entries[f.ID] = e

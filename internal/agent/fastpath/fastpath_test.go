@@ -355,3 +355,35 @@ func readTTL(c *net.UDPConn) (int, error) {
 	}
 	return 0, errors.New("no TTL in the control messages")
 }
+
+// TestUnresolvedCached: a flow with no path through the fast path (here
+// its output device is not one of the fast path's) is resolved once, not
+// on every dump, until a flush says the dataplane changed.
+func TestUnresolvedCached(t *testing.T) {
+	tp := newTopo(t)
+	p := newPath(t, tp)
+	if err := p.SetDevices([]Port{{Dev: "tapa", MAC: tp.macA, IP: netip.MustParseAddr("10.1.0.1")}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	tp.b.Listen(t, 5002)
+	c, err := tp.a.Dial("10.2.0.1", 5002, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := nstest.Echo(c); err != nil {
+		t.Fatal(err)
+	}
+	f := tp.flowTo(t, 5002)
+	for range 3 {
+		p.Offer(&f)
+	}
+	if s := p.Stats(); s.Skipped != 1 || s.Flows != 0 {
+		t.Fatalf("after three offers of an unresolvable flow: %+v", s)
+	}
+	p.Flush()
+	p.Offer(&f)
+	if s := p.Stats(); s.Skipped != 2 {
+		t.Fatalf("after a flush the flow is not looked at again: %+v", s)
+	}
+}
