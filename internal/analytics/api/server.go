@@ -184,7 +184,9 @@ func (s *Server) Run(ctx context.Context) error {
 	rewatch()
 	tick := time.NewTicker(s.cfg.AlarmInterval)
 	defer tick.Stop()
-	var soon <-chan time.Time
+	// What changed before the watch was in place is seen by a first
+	// evaluation at once (not at the first tick).
+	soon := time.After(0)
 	for {
 		select {
 		case <-ctx.Done():

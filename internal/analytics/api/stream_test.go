@@ -493,3 +493,29 @@ func TestUVEStreamRemoteWithoutWatch(t *testing.T) {
 		t.Fatalf("update %s", ev.Value)
 	}
 }
+
+// A change made before Run watches the cache is not lost: Run evaluates
+// once as soon as its watch is in place.
+func TestRunSeesChangesBeforeItStarted(t *testing.T) {
+	c := uve.NewCache()
+	c.Update(nodemgrO, "ObjectVRouter", "h1", "NodeStatus", procState("PROCESS_STATE_EXITED"), 1)
+	api := NewServer(Config{UVEs: c, AlarmInterval: time.Hour,
+		Alarms: func(context.Context) ([]Alarm, error) { return []Alarm{processDown}, nil }})
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	if alarmOf(t, &fixture{srv: srv}, "", "h1", processDownType) == nil {
+		t.Fatal("no alarm")
+	}
+	c.Update(nodemgrO, "ObjectVRouter", "h1", "NodeStatus", procState("PROCESS_STATE_RUNNING"), 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { api.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(5 * time.Second)
+	for api.book.count() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("Run did not see the alarm clear that happened before it started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
