@@ -688,12 +688,38 @@ func (b *bench) throughput(ctx context.Context) error {
 		handCPU = append(handCPU, lastCPU)
 		fmt.Printf("   run %d: VXLAN by hand      %.2f Gbit/s, %.3f CPU s/GB\n", r+1, bps/1e9, lastCPU)
 	}
+	for _, host := range c.Hosts[:2] {
+		fmt.Printf("   %s: %s\n", host.Name, fastPathOf(ctx, host))
+	}
 	a, h := median(agent), median(hand)
 	fmt.Printf("   TCP VM to VM across hosts, iperf3 %d s x %d, medians: agents %.2f Gbit/s, by hand %.2f Gbit/s, ratio %.2f (target >= 0.90; means %.2f / %.2f, ratio %.2f)\n",
 		*iperfTime, *iperfRuns, a/1e9, h/1e9, a/h, mean(agent)/1e9, mean(hand)/1e9, mean(agent)/mean(hand))
 	fmt.Printf("   CPU time of iperf3 client and server (with the kernel work in their context) per GB, medians: agents %.3f s, by hand %.3f s, hand/agents %.2f\n",
 		median(agentCPU), median(handCPU), median(handCPU)/median(agentCPU))
 	return nil
+}
+
+// fastPathOf says what the agent's eBPF fast path did, from its
+// introspect.
+func fastPathOf(ctx context.Context, h *e2e.Host) string {
+	var page struct {
+		Fastpath *struct {
+			Stats struct {
+				Offloaded uint64 `json:"offloaded"`
+				Flows     int    `json:"flows"`
+				Devices   int    `json:"devices"`
+			} `json:"stats"`
+		} `json:"fastpath"`
+	}
+	body := h.Introspect(ctx, "/Snh_FetchAllFlowRecords")
+	if err := json.Unmarshal([]byte(body), &page); err != nil {
+		return "fast path unknown (" + err.Error() + ")"
+	}
+	if page.Fastpath == nil {
+		return "no fast path (every packet through routing, nftables and conntrack)"
+	}
+	st := page.Fastpath.Stats
+	return fmt.Sprintf("fast path offloaded %d flows, carries %d now, on %d devices", st.Offloaded, st.Flows, st.Devices)
 }
 
 func median(xs []float64) float64 {
