@@ -287,6 +287,10 @@ func (p *Path) attachLocked(dev string, idx int) error {
 func (p *Path) Flush() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.flushLocked()
+}
+
+func (p *Path) flushLocked() {
 	for id := range p.entries {
 		p.removeLocked(id)
 	}
@@ -300,11 +304,7 @@ func (p *Path) Hold() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.hold = true
-	for id := range p.entries {
-		p.removeLocked(id)
-	}
-	clear(p.unresolved)
-	p.stats.Flushes++
+	p.flushLocked()
 }
 
 // Release lets flows into the fast path again after Hold.
