@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vishvananda/netns"
-
 	"github.com/contrail-go/contrail/internal/agent/dataplane"
 	"github.com/contrail-go/contrail/internal/agent/fastpath"
 	"github.com/contrail-go/contrail/internal/agent/flows"
@@ -50,17 +48,13 @@ type extensions struct {
 	dhcpTook time.Duration
 }
 
-// inNamespace runs fn on an OS thread switched into ns (the zero handle:
-// the thread's own namespace). Sockets fn opens stay in ns.
-func inNamespace(ns netns.NsHandle, fn func() error) error { return nsrun.Do(ns, fn) }
-
 func (x *extensions) open(a *Agent) error {
 	x.dhcpSet = map[string]services.PortInfo{}
 	x.dhcpErr = map[string]string{}
 	x.metaSet = map[string]string{}
 	x.dnsSet = map[string]services.DNSPort{}
 	if !a.cfg.NoDNS {
-		err := inNamespace(a.ns, func() error {
+		err := nsrun.Do(a.ns, func() error {
 			d, err := services.NewDNS(services.DNSConfig{Listen: a.cfg.DNSListen, Upstream: a.cfg.DNSUpstream,
 				Log: a.log.With("component", "dns")})
 			x.dns = d
@@ -72,7 +66,7 @@ func (x *extensions) open(a *Agent) error {
 		}
 	}
 	if a.cfg.MetadataUpstream != "" {
-		err := inNamespace(a.ns, func() error {
+		err := nsrun.Do(a.ns, func() error {
 			m, err := services.NewMetadata(services.MetadataConfig{Listen: a.cfg.MetadataListen, Upstream: a.cfg.MetadataUpstream,
 				Secret: a.cfg.MetadataSecret, Log: a.log.With("component", "metadata")})
 			x.meta = m
@@ -86,7 +80,7 @@ func (x *extensions) open(a *Agent) error {
 	if a.cfg.NoDHCP {
 		return x.openFirewall(a)
 	}
-	err := inNamespace(a.ns, func() error {
+	err := nsrun.Do(a.ns, func() error {
 		d, err := services.NewDHCP(a.log.With("component", "dhcp"))
 		if err != nil {
 			return err

@@ -295,7 +295,7 @@ func (t *Table) record(f *conntrack.Flow) (Record, bool) {
 		Mark:     f.Mark,
 		Action:   "pass",
 	}
-	t.setCounters(&r, f, Counter{}, Counter{})
+	setCounters(&r, f, Counter{}, Counter{})
 	ok := t.cfg.All
 	if t.cfg.Resolve != nil && f.Mark != 0 {
 		var resolved bool
@@ -344,7 +344,7 @@ func (t *Table) event(e conntrack.Event) {
 		}
 		r := &en.rec
 		if e.Flow.CountersOrig.Packets > 0 || e.Flow.CountersReply.Packets > 0 {
-			t.setCounters(r, e.Flow, fastO, fastR)
+			setCounters(r, e.Flow, fastO, fastR)
 		} else if fastO.Packets > 0 || fastR.Packets > 0 {
 			r.Packets, r.Bytes = r.Packets+fastO.Packets, r.Bytes+fastO.Bytes
 			r.ReplyPackets, r.ReplyBytes = r.ReplyPackets+fastR.Packets, r.ReplyBytes+fastR.Bytes
@@ -381,7 +381,7 @@ func (t *Table) close(id uint32) {
 
 // setCounters sets the record's counters from conntrack's plus the fast
 // path's.
-func (t *Table) setCounters(r *Record, f *conntrack.Flow, fastO, fastR Counter) {
+func setCounters(r *Record, f *conntrack.Flow, fastO, fastR Counter) {
 	r.Packets, r.Bytes = f.CountersOrig.Packets+fastO.Packets, f.CountersOrig.Bytes+fastO.Bytes
 	r.ReplyPackets, r.ReplyBytes = f.CountersReply.Packets+fastR.Packets, f.CountersReply.Bytes+fastR.Bytes
 }
@@ -413,7 +413,7 @@ func (t *Table) resync(c *conntrack.Conn) error {
 				fo, fr, _ = off.Counters(f.ID)
 			}
 			p0, rp0 := r.Packets, r.ReplyPackets
-			t.setCounters(r, f, fo, fr)
+			setCounters(r, f, fo, fr)
 			if r.Packets != p0 || r.ReplyPackets != rp0 {
 				en.changed = true
 			}

@@ -187,7 +187,6 @@ func TestBounded(t *testing.T) {
 type fakeOffload struct {
 	mu      sync.Mutex
 	offered map[uint32]bool
-	updates int // offers that came from an event (before any dump)
 	gone    map[uint32]bool
 }
 
